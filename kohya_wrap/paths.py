@@ -55,3 +55,8 @@ def vendor_dir() -> Path:
 def args_table_path() -> Path:
     """Table of sd-scripts' own arguments at the pinned commit."""
     return schema_dir() / "sd_scripts_args.json"
+
+
+def tokenizer_cache_dir() -> Path:
+    """Offline CLIP tokenizers that every rendered job points sd-scripts at."""
+    return cache_dir() / "tokenizers"

@@ -1,0 +1,1 @@
+"""Config: resolve presets + overrides into a validated config; render sd-scripts' files from it."""

@@ -1,0 +1,66 @@
+"""Turn a resolved config and its dataset into the rendered job files (and write them)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from kohya_wrap import paths
+from kohya_wrap.config import rules
+from kohya_wrap.config.render import JobPaths, render_job_files
+from kohya_wrap.config.resolve import ResolvedConfig
+from kohya_wrap.errors import ConfigError, ConfigIssue, DatasetError
+from kohya_wrap.fileio import write_text_atomic
+
+
+@dataclass
+class DatasetPlan:
+    """The subsets that go into dataset.toml, and what the scan found on the way."""
+
+    subsets: list[dict]
+    findings: list
+    scan: object
+
+
+def plan_dataset(config: ResolvedConfig) -> DatasetPlan:
+    """Scan the configured dataset folders into dataset.toml subsets (flat folders get the preset's repeats)."""
+    from kohya_wrap.dataset.scan import scan_dataset
+
+    ds = config.data["dataset"]
+    if not ds.get("train_dir"):
+        raise ConfigError(issues=[ConfigIssue("dataset.train_dir", "no dataset given: pass --dataset DIR",
+                                              config.provenance.get("dataset.train_dir", "default"))])
+    reg = Path(ds["reg_dir"]) if ds.get("reg_dir") else None
+    scan = scan_dataset(Path(ds["train_dir"]), reg, caption_extension=ds["caption_extension"])
+    subsets = []
+    for subset in scan.subsets:
+        table = subset.to_dataset_toml()
+        if getattr(subset, "flat", False):
+            table["num_repeats"] = ds["num_repeats"]
+            if ds.get("class_tokens"):
+                table["class_tokens"] = ds["class_tokens"]
+        subsets.append(table)
+    return DatasetPlan(subsets=subsets, findings=list(scan.findings), scan=scan)
+
+
+def require_clean(findings) -> None:
+    """Stop before launch when a finding is an error; warnings pass."""
+    errors = [finding for finding in findings if finding.severity == "error"]
+    if errors:
+        lines = [f"  - {finding.path or ''}: {finding.message}" + (f" (fix: {finding.hint})" if finding.hint else "")
+                 for finding in errors]
+        raise DatasetError(f"The dataset has {len(errors)} error(s):\n" + "\n".join(lines),
+                           hint="run `kohya-wrap data check DIR` for the full report")
+
+
+def render_into(config: ResolvedConfig, subsets: list[dict], out_dir: Path, job_name: str,
+                use_cpu: bool = False) -> dict[str, str]:
+    """Render every job file for OUT_DIR and write them atomically; returns name -> content."""
+    problems = rules.output_rules(out_dir)
+    if problems:
+        raise ConfigError(issues=problems)
+    job_paths = JobPaths(root=Path(out_dir).resolve(), tokenizer_cache=paths.tokenizer_cache_dir())
+    files = render_job_files(config, subsets, job_paths, job_name, use_cpu=use_cpu)
+    for name, text in files.items():
+        write_text_atomic(job_paths.root / name, text)
+    return files

@@ -1,0 +1,138 @@
+"""Pure rendering of a resolved config into the job folder's files (dataset.toml, args.toml, ...)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from kohya_wrap.config.resolve import ResolvedConfig
+from kohya_wrap.config.schema import ARG_SECTIONS
+from kohya_wrap.tomlcompat import dumps
+
+GENERAL_KEYS = ("caption_extension", "shuffle_caption", "keep_tokens", "caption_dropout_rate",
+                "caption_dropout_every_n_epochs", "caption_tag_dropout_rate", "token_warmup_step",
+                "token_warmup_min", "color_aug", "flip_aug", "random_crop")
+DATASET_KEYS = ("batch_size", "enable_bucket", "min_bucket_reso", "max_bucket_reso", "bucket_reso_steps",
+                "bucket_no_upscale")
+
+
+@dataclass(frozen=True)
+class JobPaths:
+    """Absolute locations inside one job folder that rendered files point at."""
+
+    root: Path
+    tokenizer_cache: Path
+
+    @property
+    def output(self) -> Path:
+        return self.root / "output"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    def file(self, name: str) -> Path:
+        return self.root / name
+
+
+def render_dataset_toml(config: ResolvedConfig, subsets: list[dict]) -> str:
+    """sd-scripts --dataset_config: [general], one [[datasets]] with resolution as [W, H], its subsets."""
+    ds = config.data["dataset"]
+    width, height = config.section("dataset").size()
+    general = {key: ds[key] for key in GENERAL_KEYS}
+    dataset = {"resolution": [width, height], **{key: ds[key] for key in DATASET_KEYS}}
+    dataset["subsets"] = [dict(subset) for subset in subsets]
+    return dumps({"general": general, "datasets": [dataset]})
+
+
+def render_args(config: ResolvedConfig, paths: JobPaths, job_name: str) -> dict:
+    """sd-scripts --config_file content as nested sections; keys are unique across sections."""
+    sections = {name: dict(config.data[name]) for name in ARG_SECTIONS if config.data.get(name)}
+    for values in sections.values():
+        # networks.lora reads one text-encoder rate; a one-item list is rendered as that number.
+        if isinstance(values.get("text_encoder_lr"), list):
+            rates = values.pop("text_encoder_lr")
+            if rates:
+                values["text_encoder_lr"] = float(rates[0])
+    width, height = config.section("dataset").size()
+    wrapper = {
+        "dataset_config": str(paths.file("dataset.toml")),
+        # A plain integer here crashes sd-scripts (it calls .split(",") on it): always "W,H".
+        "resolution": f"{width},{height}",
+        "output_dir": str(paths.output),
+        "logging_dir": str(paths.logs),
+        "tokenizer_cache_dir": str(paths.tokenizer_cache),
+    }
+    flat = config.args()
+    if "output_name" not in flat:
+        wrapper["output_name"] = job_name
+    if "log_with" not in flat:
+        wrapper["log_with"] = "tensorboard"
+    if isinstance(flat.get("sample_prompts"), list):
+        for values in sections.values():
+            values.pop("sample_prompts", None)
+        wrapper["sample_prompts"] = str(paths.file("sample_prompts.txt"))
+    sections["kohya_wrap"] = wrapper
+    return sections
+
+
+def render_args_toml(config: ResolvedConfig, paths: JobPaths, job_name: str) -> str:
+    header = "# sd-scripts --config_file, written by kohya-wrap. [kohya_wrap] holds the values it sets itself.\n"
+    return header + dumps(render_args(config, paths, job_name))
+
+
+def render_accelerate_yaml(config: ResolvedConfig, use_cpu: bool) -> str:
+    """Always explicit, so that a user's global accelerate default can never change a run."""
+    launch = config.data["launch"]
+    multi = launch["num_processes"] > 1
+    values = {
+        "compute_environment": "LOCAL_MACHINE",
+        "debug": False,
+        "distributed_type": "MULTI_GPU" if multi and not use_cpu else "NO",
+        "downcast_bf16": "no",
+        "dynamo_config": {"dynamo_backend": launch["dynamo_backend"].upper()},
+        "machine_rank": 0,
+        "main_training_function": "main",
+        "mixed_precision": config.args().get("mixed_precision", "no"),
+        "num_machines": launch["num_machines"],
+        "num_processes": launch["num_processes"],
+        "rdzv_backend": "static",
+        "same_network": True,
+        "use_cpu": use_cpu,
+    }
+    if launch["gpu_ids"]:
+        values["gpu_ids"] = launch["gpu_ids"]
+    return yaml.safe_dump(values, sort_keys=True)
+
+
+def render_job_toml(config: ResolvedConfig) -> str:
+    """The complete resolved config; `kohya-wrap train <job>/job.toml` re-runs it. Provenance as comments."""
+    head = f"# Resolved by kohya-wrap from preset {config.preset!r} ({config.preset_path}).\n"
+    tail = "\n# Where each value came from:\n" + "".join(
+        f"#   {key} <- {source}\n" for key, source in sorted(config.provenance.items())
+    )
+    return head + dumps(config.data) + tail
+
+
+def render_sample_prompts(config: ResolvedConfig) -> str | None:
+    prompts = config.args().get("sample_prompts")
+    if not isinstance(prompts, list):
+        return None
+    return "".join(f"{line.strip()}\n" for line in prompts)
+
+
+def render_job_files(config: ResolvedConfig, subsets: list[dict], paths: JobPaths, job_name: str,
+                     use_cpu: bool = False) -> dict[str, str]:
+    """Every text file of the job folder (name -> content). Pure: writes nothing."""
+    files = {
+        "job.toml": render_job_toml(config),
+        "dataset.toml": render_dataset_toml(config, subsets),
+        "args.toml": render_args_toml(config, paths, job_name),
+        "accelerate.yaml": render_accelerate_yaml(config, use_cpu),
+    }
+    prompts = render_sample_prompts(config)
+    if prompts is not None:
+        files["sample_prompts.txt"] = prompts
+    return files
