@@ -35,12 +35,20 @@ def plan_dataset(config: ResolvedConfig) -> DatasetPlan:
     subsets = []
     for subset in scan.subsets:
         table = subset.to_dataset_toml()
-        if getattr(subset, "flat", False):
+        if _is_plain_flat_folder(subset, Path(ds["train_dir"]), reg):
             table["num_repeats"] = ds["num_repeats"]
             if ds.get("class_tokens"):
                 table["class_tokens"] = ds["class_tokens"]
         subsets.append(table)
     return DatasetPlan(subsets=subsets, findings=list(scan.findings), scan=scan)
+
+
+def _is_plain_flat_folder(subset, train_dir: Path, reg_dir: Path | None) -> bool:
+    """A root folder used directly (no N_ name): its repeats and class tokens come from the config."""
+    from kohya_wrap.dataset.rules import parse_folder_name
+
+    roots = {train_dir.resolve()} | ({reg_dir.resolve()} if reg_dir else set())
+    return Path(subset.image_dir).resolve() in roots and parse_folder_name(Path(subset.image_dir).name)[0] is None
 
 
 def require_clean(findings) -> None:

@@ -102,7 +102,7 @@ def render_accelerate_yaml(config: ResolvedConfig, use_cpu: bool) -> str:
         "same_network": True,
         "use_cpu": use_cpu,
     }
-    if launch["gpu_ids"]:
+    if launch.get("gpu_ids"):
         values["gpu_ids"] = launch["gpu_ids"]
     return yaml.safe_dump(values, sort_keys=True)
 

@@ -170,5 +170,5 @@ def _validate_args(section: str, values: dict, provenance: dict, seen: dict[str,
 def _with_defaults(data: dict) -> dict:
     complete = copy.deepcopy(data)
     for name, model in WRAPPER_SECTIONS.items():
-        complete[name] = model.model_validate(data.get(name, {})).model_dump()
+        complete[name] = model.model_validate(data.get(name, {})).model_dump(exclude_none=True)
     return complete

@@ -1,0 +1,94 @@
+"""`kohya-wrap train`: resolve, check, render and launch one training job (or show what would launch)."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+import click
+
+from kohya_wrap.cli.common import CONTEXT_SETTINGS, overrides_argument
+from kohya_wrap.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_LIMIT
+
+STATUS_EXIT = {"succeeded": 0, "failed": EXIT_FAILED, "cancelled": EXIT_INTERRUPTED, "stopped": EXIT_LIMIT,
+               "lost": EXIT_FAILED}
+
+
+@click.command(context_settings=CONTEXT_SETTINGS)
+@click.argument("preset", required=False)
+@overrides_argument
+@click.option("--dataset", type=click.Path(path_type=Path, exists=True, file_okay=False), help="Training images folder.")
+@click.option("--reg", type=click.Path(path_type=Path, exists=True, file_okay=False), help="Regularisation images.")
+@click.option("--model", type=click.Path(path_type=Path), help="SDXL base checkpoint (.safetensors).")
+@click.option("--name", help="Job and LoRA name (default: the preset's name).")
+@click.option("--example", is_flag=True, help="Use the built-in example dataset (six shapes).")
+@click.option("--dry-run", is_flag=True, help="Render the job folder and print the command; launch nothing.")
+@click.option("--resume", "resume_job", help="Continue JOB from its latest saved state.")
+@click.option("--runs", "runs_dir", type=click.Path(path_type=Path), help="Where job folders go.")
+@click.option("--force", is_flag=True, help="Start even if the cost estimate exceeds limits.max_cost_usd.")
+def train(preset, overrides, dataset, reg, model, name, example, dry_run, resume_job, runs_dir, force):
+    """Train a LoRA: PRESET (name or .toml file, e.g. a job's job.toml) plus KEY=VALUE overrides.
+
+    Without a backend or a model, --example renders the job folder and prints exactly what would launch.
+
+    \b
+    Example:
+      kohya-wrap train sdxl-style --example
+      kohya-wrap train sdxl-pixel-art-fast --dataset ./data --model base.safetensors network.network_dim=8
+      kohya-wrap train --resume 20261121-083000-sdxl-style-1a2b
+    """
+    from kohya_wrap.runner import flow as train_flow
+
+    if resume_job:
+        outcome = train_flow.resume(resume_job, runs_dir=runs_dir)
+        raise SystemExit(STATUS_EXIT.get(outcome.status, EXIT_FAILED))
+    if not preset:
+        raise click.UsageError("give a PRESET (or --resume JOB)")
+    if example:
+        from kohya_wrap import paths
+
+        dataset = dataset or paths.example_dataset_dir()
+    if dataset is None:
+        raise click.UsageError("give --dataset DIR (or --example for the built-in example)")
+    dry_run = dry_run or train_flow.must_dry_run(example, model)
+    prepared = train_flow.prepare(preset, overrides, dataset=dataset, reg=reg, model=model, name=name,
+                                  runs_dir=runs_dir, dry_run=dry_run)
+    _show_plan(prepared)
+    if dry_run or prepared.spec is None:
+        click.echo(f"Stopping here: {train_flow.dry_run_reason(dry_run, prepared, model)}")
+        return
+    outcome = train_flow.launch(prepared.job_dir, force=force)
+    raise SystemExit(STATUS_EXIT.get(outcome.status, EXIT_FAILED))
+
+
+def _show_plan(prepared) -> None:
+    click.echo(f"Job folder: {prepared.job_dir}")
+    for line in _grouped_findings(prepared.findings):
+        click.echo(f"  {line}")
+    for note in prepared.notes:
+        click.echo(f"  note: {note}")
+    if prepared.preview:
+        click.echo(f"  {prepared.preview}")
+    if prepared.spec is not None:
+        click.echo("Command:")
+        click.echo("  " + " ".join(shlex.quote(part) for part in prepared.spec.argv))
+        click.echo("  env: " + " ".join(f"{key}={value}" for key, value in sorted(prepared.spec.env.items())))
+        click.echo(f"  cwd: {prepared.spec.cwd}")
+    else:
+        click.echo("Command (once a backend is configured):")
+        click.echo("  " + " ".join(shlex.quote(part) for part in prepared.placeholder_argv))
+
+
+def _grouped_findings(findings) -> list[str]:
+    """One line per kind of finding, with a count and an example file, so 500 small images are one line."""
+    groups: dict[tuple, list] = {}
+    for finding in findings:
+        if finding.severity != "info":
+            groups.setdefault((finding.severity, finding.code), []).append(finding)
+    lines = []
+    for (severity, _code), items in groups.items():
+        first = items[0]
+        where = Path(first.path).name if first.path else ""
+        more = f" (and {len(items) - 1} more)" if len(items) > 1 else ""
+        lines.append(f"{severity}: {where}: {first.message}{more}")
+    return lines

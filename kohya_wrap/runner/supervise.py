@@ -1,0 +1,209 @@
+"""Run a prepared job: stream the child's output to train.log and events, apply guards, decide the outcome."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from kohya_wrap import jobfolder
+from kohya_wrap.errors import BackendError
+from kohya_wrap.launch import process
+from kohya_wrap.launch.spec import LaunchSpec
+
+EventSink = Callable[[dict], None]
+
+
+@dataclass
+class StopRequest:
+    """Why a guard (cost, time, NaN, user) wants the run stopped."""
+
+    cause: str
+    message: str
+    status: str = "stopped"
+
+
+@dataclass
+class Outcome:
+    """How a run ended, as recorded in summary.json and the registry."""
+
+    status: str
+    cause: str | None
+    exit_code: int | None
+    signal: int | None = None
+    message: str = ""
+    hint: str | None = None
+    stop_signals: list[str] = field(default_factory=list)
+    step: int | None = None
+    total: int | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class EventLog:
+    """Appends events to events.jsonl as they happen and fans them out to sinks."""
+
+    def __init__(self, job_dir: Path, sinks: list[EventSink], step_offset: int = 0):
+        self.path = job_dir / jobfolder.EVENTS
+        self.sinks = sinks
+        self.step_offset = step_offset
+        self.events: list[dict] = []
+        self._handle = open(self.path, "a", encoding="utf-8")
+
+    def emit(self, event: dict) -> dict:
+        if self.step_offset and event.get("type") == "step" and event.get("step") is not None:
+            # sd-scripts restarts its counter on resume; we continue the global count.
+            event = {**event, "step": event["step"] + self.step_offset, "step_in_attempt": event["step"]}
+        self.events.append(event)
+        self._handle.write(json.dumps(event, ensure_ascii=False) + "\n")
+        self._handle.flush()
+        for sink in self.sinks:
+            sink(event)
+        return event
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+def load_spec(job_dir: Path) -> LaunchSpec:
+    path = job_dir / jobfolder.COMMAND
+    if not path.is_file():
+        raise BackendError(f"{path} is missing: this job was rendered without a backend.",
+                           hint="install or register sd-scripts, then run `kohya-wrap train <job>/job.toml` again")
+    return LaunchSpec.from_dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+def run_job(job_dir: Path, *, on_event: EventSink | None = None, guards=(), env: dict | None = None,
+            interactive: bool = False, resume_state: Path | None = None, step_offset: int = 0,
+            grace_s: float | None = None) -> Outcome:
+    """Launch the job's trainer, follow it to the end, decide the outcome and write the reports."""
+    from kohya_wrap.logs.parse import LogParser
+
+    job_dir = Path(job_dir).resolve()
+    spec = load_spec(job_dir)
+    if resume_state is not None:
+        spec = LaunchSpec.from_dict({**spec.to_dict(), "argv": spec.argv + ["--resume", str(resume_state)]})
+    grace = grace_s if grace_s is not None else _job_launch(job_dir).get("grace_seconds", 30.0)
+    log = EventLog(job_dir, [sink for sink in [on_event] if sink], step_offset)
+    proc = process.start(spec, base_env=None if env is None else {**os.environ, **env})
+    started = {"type": "started", "t": time.time(), "pid": proc.pid, "pgid": proc.pid, "host": socket.gethostname(),
+               "argv": spec.argv, "resume": str(resume_state) if resume_state else None, "step_offset": step_offset}
+    log.emit(started)
+    supervisor = _Supervisor(proc, log, LogParser(), list(guards), grace, _job_launch(job_dir).get("stop_on_nan", True))
+    try:
+        supervisor.follow(job_dir / jobfolder.TRAIN_LOG, interactive)
+        return _finish(job_dir, supervisor, step_offset)
+    finally:
+        log.close()
+
+
+def _job_launch(job_dir: Path) -> dict:
+    from kohya_wrap.tomlcompat import loads
+
+    path = job_dir / jobfolder.JOB_TOML
+    return loads(path.read_text(encoding="utf-8")).get("launch", {}) if path.is_file() else {}
+
+
+class _Supervisor:
+    """Streams the child's bytes to train.log and the parser; applies guards; stops the group when asked."""
+
+    def __init__(self, proc, log: EventLog, parser, guards, grace_s: float, stop_on_nan: bool):
+        self.proc, self.log, self.parser, self.guards = proc, log, parser, guards
+        self.grace_s, self.stop_on_nan = grace_s, stop_on_nan
+        self.stop: StopRequest | None = None
+        self.stop_signals: list[str] = []
+
+    def follow(self, log_path: Path, interactive: bool) -> None:
+        pump = process.OutputPump(self.proc.stdout)
+        with process.append_raw(log_path) as raw:
+            while True:
+                try:
+                    chunk = pump.get(timeout=0.2)
+                except KeyboardInterrupt:
+                    self.request(StopRequest("interrupted", "Interrupted by the user (Ctrl-C).", "cancelled"))
+                    continue
+                now = time.time()
+                if chunk is None:
+                    break
+                if chunk:
+                    raw.write(chunk)
+                    for event in self.parser.feed(chunk, now):
+                        self._on_event(event.to_dict(), now)
+                self._check_guards({"type": "tick", "t": now}, now)
+        self.proc.wait()
+        process.kill_leftovers(self.proc.pid)
+        for event in self.parser.finish(time.time()):
+            self.log.emit(event.to_dict())
+
+    def _on_event(self, event: dict, now: float) -> None:
+        event = self.log.emit(event)
+        if self.stop_on_nan and event.get("type") == "error" and event.get("kind") == "nan":
+            self.request(StopRequest("nan", "Loss became NaN: the run cannot recover, stopping it.", "failed"))
+        self._check_guards(event, now)
+
+    def _check_guards(self, event: dict, now: float) -> None:
+        for guard in self.guards:
+            request = guard.check(event, now)
+            if request is not None and self.stop is None:
+                self.log.emit({"type": "limit", "t": now, "cause": request.cause, "message": request.message})
+                self.request(StopRequest(request.cause, request.message, getattr(request, "status", "stopped")))
+
+    def request(self, stop: StopRequest) -> None:
+        """Stop the child's group once: SIGINT, grace, SIGTERM, grace, SIGKILL (on a thread: output keeps flowing)."""
+        if self.stop is not None:
+            return
+        self.stop = stop
+        def escalate():
+            result = process.stop_group(self.proc.pid, self.grace_s, is_done=lambda: self.proc.poll() is not None)
+            self.stop_signals.extend(result.signals)
+
+        threading.Thread(target=escalate, daemon=True).start()
+
+
+def _finish(job_dir: Path, supervisor: _Supervisor, step_offset: int) -> Outcome:
+    from kohya_wrap.logs.outcome import decide_outcome
+    from kohya_wrap.reports.lora import inspect_lora
+
+    code = supervisor.proc.returncode
+    exit_code, sig = (None, -code) if code is not None and code < 0 else (code, None)
+    output_dir, output_name = _output_target(job_dir)
+    final = output_dir / f"{output_name}.safetensors"
+    nonfinite = [path.name for path in sorted(output_dir.glob("*.safetensors")) if inspect_lora(path).nonfinite_tensors]
+    events = supervisor.log.events
+    decided = decide_outcome(events, final_output_exists=final.is_file(), exit_code=exit_code, signal=sig,
+                             stop_requested=supervisor.stop.cause if supervisor.stop else None,
+                             nonfinite_outputs=nonfinite)
+    steps = [event for event in events if event.get("type") == "step"]
+    outcome = Outcome(status=decided.status, cause=decided.cause, exit_code=exit_code, signal=sig,
+                      message=decided.message, hint=decided.hint, stop_signals=list(supervisor.stop_signals),
+                      step=steps[-1]["step"] if steps else step_offset or None,
+                      total=steps[-1].get("total") if steps else None)
+    supervisor.log.emit({"type": "exited", "t": time.time(), "code": exit_code, "signal": sig,
+                         "cause": outcome.cause, "status": outcome.status, "stop_signals": outcome.stop_signals})
+    _write_reports(job_dir, outcome)
+    return outcome
+
+
+def _output_target(job_dir: Path) -> tuple[Path, str]:
+    from kohya_wrap.tomlcompat import loads
+
+    args = loads((job_dir / "args.toml").read_text(encoding="utf-8"))
+    flat = {key: value for section in args.values() if isinstance(section, dict) for key, value in section.items()}
+    return Path(flat["output_dir"]), flat["output_name"]
+
+
+def _write_reports(job_dir: Path, outcome: Outcome) -> None:
+    from kohya_wrap.reports.write import write_reports
+
+    write_reports(job_dir, outcome=outcome.to_dict())
+
+
+def signal_name(number: int | None) -> str | None:
+    return signal.Signals(number).name if number else None
