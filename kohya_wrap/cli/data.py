@@ -1,0 +1,411 @@
+"""`kohya-wrap data`: scan, check, preview, prepare datasets and edit captions."""
+
+from __future__ import annotations
+
+import hashlib
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+
+from kohya_wrap.cli.common import CONTEXT_SETTINGS, echo_json, json_option
+from kohya_wrap.errors import DatasetError
+
+dir_arg = click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
+reg_option = click.option("--reg", "reg_dir", type=click.Path(path_type=Path, file_okay=False),
+                          help="Regularisation root (same layout rules).")
+ext_option = click.option("--caption-extension", default=".txt", show_default=True, help="Caption file extension.")
+
+
+def resolution_option(func):
+    return click.option("--resolution", default="1024", show_default=True, callback=_parse_resolution,
+                        help="Training resolution: N or W,H.")(func)
+
+
+def bucket_options(func):
+    for option in reversed([
+        click.option("--min-bucket-reso", default=256, show_default=True, type=int),
+        click.option("--max-bucket-reso", default=1024, show_default=True, type=int,
+                     help="sd-scripts' default; SDXL presets often use 2048."),
+    ]):
+        func = option(func)
+    return func
+
+
+def _parse_resolution(ctx, param, value: str) -> tuple[int, int]:
+    parts = value.replace("x", ",").split(",")
+    try:
+        numbers = [int(part) for part in parts]
+    except ValueError:
+        raise click.BadParameter("use N or W,H, e.g. 1024 or 1024,768") from None
+    if len(numbers) not in (1, 2) or min(numbers) < 64:
+        raise click.BadParameter("use N or W,H with sides of at least 64")
+    return (numbers[0], numbers[-1])
+
+
+@contextmanager
+def progress_bar(label: str, quiet: bool = False):
+    """A rich progress bar on stderr; yields a callable(done, total)."""
+    if quiet:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(label, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
+def _cache_path(directory: Path, no_cache: bool) -> Path | None:
+    if no_cache:
+        return None
+    from kohya_wrap import paths
+
+    key = hashlib.sha1(str(directory.expanduser().absolute()).encode()).hexdigest()[:16]
+    return paths.cache_dir() / "check" / f"{key}.json"
+
+
+def _print_findings(findings, show_all: bool) -> None:
+    """Summary: one block per problem kind with a count, an example and the fix; --all: every finding."""
+    from kohya_wrap.dataset.findings import count_by_severity, summarise
+
+    if show_all:
+        rows = [{**f.to_dict(), "count": 1, "example": f.path} for f in findings]
+    else:
+        rows = summarise(findings)
+    for row in rows:
+        files = f"{row['count']} file{'s' if row['count'] != 1 else ''}" if not show_all else ""
+        click.echo(f"{row['severity']:8} {row['code']:26} {files:>10}  {row['example'] or ''}")
+        click.echo(f"{'':8} {row['message']}")
+        if row["hint"]:
+            click.echo(f"{'':8} fix: {row['hint']}")
+    counts = count_by_severity(findings)
+    click.echo(f"{counts['error']} errors, {counts['warning']} warnings, {counts['info']} notes.")
+
+
+def _fail_on_errors(findings) -> None:
+    from kohya_wrap.dataset.findings import count_by_severity
+
+    errors = count_by_severity(findings)["error"]
+    if errors:
+        raise DatasetError(f"{errors} error{'s' if errors != 1 else ''} in the dataset would stop or spoil a run.",
+                           hint="Fix them (see the hints above), then check again.")
+
+
+@click.group(context_settings=CONTEXT_SETTINGS)
+def data():
+    """Scan, check, preview and prepare datasets in sd-scripts' folder-repeat layout.
+
+    \b
+    Example:
+      kohya-wrap data check ./train --resolution 1024
+    """
+
+
+@data.command(context_settings=CONTEXT_SETTINGS)
+@dir_arg
+@reg_option
+@ext_option
+@click.option("--images", "with_images", is_flag=True, help="List every image in --json output.")
+@json_option
+def scan(directory, reg_dir, caption_extension, with_images, as_json):
+    """List the subsets sd-scripts would train from DIRECTORY, and layout surprises.
+
+    \b
+    Example:
+      kohya-wrap data scan ./train --reg ./reg
+    """
+    from kohya_wrap.dataset.scan import scan_dataset
+
+    result = scan_dataset(directory, reg_dir, caption_extension)
+    if as_json:
+        echo_json(result.to_dict(with_images))
+        return
+    for s in result.subsets:
+        click.echo(f"{'reg  ' if s.is_reg else 'train'} {s.num_repeats:>4} x {len(s.images):>5} images "
+                   f"= {s.num_repeats * len(s.images):>6}  class={s.class_tokens or '-'!s:20} "
+                   f"no caption: {len(s.missing_captions):<4} {s.image_dir}")
+    _print_findings([f for f in result.findings if f.severity != "info" or f.code != "missing-caption"], False)
+
+
+@data.command(context_settings=CONTEXT_SETTINGS)
+@dir_arg
+@reg_option
+@resolution_option
+@bucket_options
+@ext_option
+@click.option("--token-limit", default=225, show_default=True, type=click.Choice(["75", "150", "225"]),
+              callback=lambda c, p, v: int(v), help="sd-scripts max_token_length.")
+@click.option("--fast", is_flag=True, help="Read headers only (misses truncated image data).")
+@click.option("--workers", type=int, help="Worker processes (default: all cores).")
+@click.option("--no-cache", is_flag=True, help="Ignore and do not write the check cache.")
+@click.option("--all", "show_all", is_flag=True, help="List every finding, not a summary.")
+@json_option
+def check(directory, reg_dir, resolution, min_bucket_reso, max_bucket_reso, caption_extension, token_limit, fast,
+          workers, no_cache, show_all, as_json):
+    """Check every image and caption; exit 2 when something would stop or spoil a run.
+
+    \b
+    Example:
+      kohya-wrap data check ./train --reg ./reg --resolution 1024 --json
+    """
+    from kohya_wrap.dataset.check import check_dataset
+    from kohya_wrap.dataset.findings import sort_findings
+    from kohya_wrap.dataset.scan import scan_dataset
+
+    result = scan_dataset(directory, reg_dir, caption_extension)
+    with progress_bar("checking", quiet=as_json) as progress:
+        findings = check_dataset(result.subsets, resolution=resolution, min_bucket_reso=min_bucket_reso,
+                                 max_bucket_reso=max_bucket_reso, caption_extension=caption_extension,
+                                 token_limit=token_limit, workers=workers, decode=not fast,
+                                 cache_path=_cache_path(directory, no_cache), progress=progress)
+    findings = sort_findings(result.findings + findings)
+    if as_json:
+        echo_json({"subsets": [s.to_dict() for s in result.subsets], "findings": [f.to_dict() for f in findings]})
+    else:
+        _print_findings(findings, show_all)
+    _fail_on_errors(findings)
+
+
+@data.command(context_settings=CONTEXT_SETTINGS)
+@dir_arg
+@reg_option
+@resolution_option
+@bucket_options
+@click.option("--bucket-reso-steps", default=64, show_default=True, type=int)
+@click.option("--no-bucket", is_flag=True, help="One fixed-size bucket (enable_bucket = false).")
+@click.option("--no-upscale", is_flag=True, help="bucket_no_upscale = true.")
+@click.option("--batch-size", default=1, show_default=True, type=int)
+@click.option("--grad-accum", default=1, show_default=True, type=int, help="gradient_accumulation_steps.")
+@click.option("--epochs", type=int, help="max_train_epochs (overrides --steps, as in sd-scripts).")
+@click.option("--steps", type=int, help="max_train_steps (sd-scripts' default: 1600).")
+@ext_option
+@json_option
+def preview(directory, reg_dir, resolution, min_bucket_reso, max_bucket_reso, bucket_reso_steps, no_bucket,
+            no_upscale, batch_size, grad_accum, epochs, steps, caption_extension, as_json):
+    """Bucket histogram, batches per epoch and "this run = N steps", computed as sd-scripts would.
+
+    \b
+    Example:
+      kohya-wrap data preview ./train --resolution 1024 --batch-size 2 --epochs 10
+    """
+    from kohya_wrap.dataset.buckets import plan_steps
+    from kohya_wrap.dataset.check import image_sizes
+    from kohya_wrap.dataset.scan import scan_dataset
+
+    result = scan_dataset(directory, reg_dir, caption_extension)
+    with progress_bar("reading sizes", quiet=as_json) as progress:
+        sizes, problems = image_sizes([i for s in result.subsets for i in s.images],
+                                      cache_path=_cache_path(directory, False), progress=progress)
+    pairs = [(s, [sizes[i] for i in s.images if i in sizes]) for s in result.subsets]
+    plan = plan_steps(pairs, resolution=resolution, batch_size=batch_size, gradient_accumulation_steps=grad_accum,
+                      max_train_epochs=epochs, max_train_steps=steps, min_bucket_reso=min_bucket_reso,
+                      max_bucket_reso=max_bucket_reso, bucket_reso_steps=bucket_reso_steps,
+                      enable_bucket=not no_bucket, bucket_no_upscale=no_upscale)
+    if as_json:
+        echo_json({**plan.to_dict(), "skipped": [p.to_dict() for p in problems]})
+        return
+    widest = max(b["count"] for b in plan.buckets)
+    for bucket in plan.buckets:
+        w, h = bucket["resolution"]
+        click.echo(f"  {w:>5}x{h:<5} {bucket['count']:>6}  " + "#" * max(1, round(40 * bucket["count"] / widest)))
+    click.echo(f"images {plan.images} (x repeats = {plan.images_with_repeats}), reg {plan.reg_images} "
+               f"(used {plan.reg_images_used}); {plan.batches_per_epoch} batches/epoch")
+    for problem in problems:
+        click.echo(f"skipped {problem.path}: {problem.message}", err=True)
+    click.echo(plan.summary())
+
+
+@data.command(context_settings=CONTEXT_SETTINGS)
+@click.argument("sources", nargs=-1, required=True, type=click.Path(path_type=Path, file_okay=False))
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="New, empty folder to build.")
+@click.option("--token", help="Trigger word, e.g. ohwx.")
+@click.option("--class", "class_tokens", help="Class word(s), e.g. woman.")
+@click.option("--repeats", default=1, show_default=True, type=int)
+@click.option("--reg", "reg", multiple=True, type=click.Path(path_type=Path, file_okay=False))
+@click.option("--reg-repeats", default=1, show_default=True, type=int)
+@click.option("--resize", type=int, help="Shrink to about N*N pixels (keeps aspect), or exactly NxN with --pad/--crop.")
+@click.option("--pad", "fit", flag_value="pad", help="With --resize: fit inside NxN and pad.")
+@click.option("--crop", "fit", flag_value="crop", help="With --resize: fill NxN and centre-crop.")
+@click.option("--resample", type=click.Choice(["lanczos", "nearest"]), default="lanczos", show_default=True,
+              help="nearest keeps pixel art crisp.")
+@click.option("--format", "image_format", type=click.Choice(["png", "webp"]), help="Convert images (webp is lossless).")
+@click.option("--flatten-alpha", metavar="COLOR", help="Composite transparency onto COLOR (white, #808080).")
+@click.option("--link", "mode", flag_value="link", help="Symlink images instead of copying.")
+@click.option("--copy", "mode", flag_value="copy", default=True, help="Copy images (default).")
+@ext_option
+@click.option("--dry-run", is_flag=True, help="Print the plan, write nothing.")
+@json_option
+def prepare(sources, out, token, class_tokens, repeats, reg, reg_repeats, resize, fit, resample, image_format,
+            flatten_alpha, mode, caption_extension, dry_run, as_json):
+    """Build DEST/img/<repeats>_<token class>/ (and DEST/reg/) from flat folders; sources are never written.
+
+    \b
+    Example:
+      kohya-wrap data prepare photos/ --out ds --token ohwx --class woman --repeats 10 --dry-run
+    """
+    from kohya_wrap.dataset.prepare import apply_prepare, plan_prepare
+
+    plan = plan_prepare(sources, out, token=token, class_tokens=class_tokens, repeats=repeats, reg=reg,
+                        reg_repeats=reg_repeats, resize=resize, fit=fit, resample=resample,
+                        image_format=image_format, flatten_alpha=flatten_alpha, mode=mode,
+                        caption_extension=caption_extension)
+    if dry_run:
+        echo_json(plan.to_dict()) if as_json else click.echo("\n".join(plan.lines()))
+        return
+    with progress_bar("preparing", quiet=as_json) as progress:
+        summary = apply_prepare(plan, progress=progress)
+    if as_json:
+        echo_json({**summary, "findings": [f.to_dict() for f in plan.findings]})
+        return
+    for finding in plan.findings:
+        click.echo(f"{finding.severity}: {finding.code} {finding.path}: {finding.message}", err=True)
+    click.echo(f"Wrote {summary['written']} files under {summary['out']}. Next: kohya-wrap data check {plan.out / 'img'}")
+
+
+@data.group(context_settings=CONTEXT_SETTINGS)
+@click.argument("directory", type=click.Path(path_type=Path, file_okay=False, exists=True))
+@ext_option
+@click.pass_context
+def captions(ctx, directory, caption_extension):
+    """Edit or count captions of the images in DIRECTORY (a prepared copy, or anything with --in-place).
+
+    \b
+    Example:
+      kohya-wrap data captions ds/img add-trigger ohwx
+      kohya-wrap data captions ./train tags --top 20
+    """
+    ctx.obj = {"directory": directory, "caption_extension": caption_extension}
+
+
+def edit_options(func):
+    for option in reversed([
+        click.option("--in-place", is_flag=True, help="Allow editing a source folder (a backup zip is written first)."),
+        click.option("--backup-dir", type=click.Path(path_type=Path, file_okay=False), help="Where the backup goes."),
+        click.option("--dry-run", is_flag=True, help="Show the edits, write nothing."),
+        json_option,
+    ]):
+        func = option(func)
+    return click.pass_obj(func)
+
+
+def _run_edits(obj, edits, in_place, backup_dir, dry_run, as_json) -> None:
+    from kohya_wrap.dataset.captions import apply_edits
+
+    backup = None if dry_run else apply_edits(edits, obj["directory"], in_place=in_place, backup_dir=backup_dir)
+    if as_json:
+        echo_json({"edits": [e.to_dict() for e in edits], "dry_run": dry_run, "backup": backup})
+        return
+    for edit in edits:
+        click.echo(f"{'create' if edit.old is None else 'edit'} {edit.path}: {edit.new}")
+    verb = "Would change" if dry_run else "Changed"
+    click.echo(f"{verb} {len(edits)} caption files." + (f" Backup: {backup}" if backup else ""))
+
+
+def _targets(obj):
+    from kohya_wrap.dataset.captions import targets
+
+    return targets(obj["directory"], obj["caption_extension"])
+
+
+@captions.command("add-trigger", context_settings=CONTEXT_SETTINGS)
+@click.argument("word")
+@edit_options
+def add_trigger(obj, word, in_place, backup_dir, dry_run, as_json):
+    """Put WORD first in every caption that lacks it (idempotent).
+
+    \b
+    Example:
+      kohya-wrap data captions ds/img add-trigger ohwx --dry-run
+    """
+    from kohya_wrap.dataset.captions import plan_add_trigger
+
+    _run_edits(obj, plan_add_trigger(_targets(obj), word), in_place, backup_dir, dry_run, as_json)
+
+
+@captions.command(context_settings=CONTEXT_SETTINGS)
+@click.argument("text")
+@edit_options
+def prefix(obj, text, in_place, backup_dir, dry_run, as_json):
+    """Start every caption with TEXT unless it already does.
+
+    \b
+    Example:
+      kohya-wrap data captions ds/img prefix "photo of ohwx woman"
+    """
+    from kohya_wrap.dataset.captions import plan_affix
+
+    _run_edits(obj, plan_affix(_targets(obj), text, "prefix"), in_place, backup_dir, dry_run, as_json)
+
+
+@captions.command(context_settings=CONTEXT_SETTINGS)
+@click.argument("text")
+@edit_options
+def suffix(obj, text, in_place, backup_dir, dry_run, as_json):
+    """End every caption with TEXT unless it already does.
+
+    \b
+    Example:
+      kohya-wrap data captions ds/img suffix "high quality"
+    """
+    from kohya_wrap.dataset.captions import plan_affix
+
+    _run_edits(obj, plan_affix(_targets(obj), text, "suffix"), in_place, backup_dir, dry_run, as_json)
+
+
+@captions.command(context_settings=CONTEXT_SETTINGS)
+@click.option("--from", "source", type=click.Choice(["class", "filename"]), default="class", show_default=True)
+@click.option("--class", "class_tokens", help="Text to use instead of each folder's class tokens.")
+@edit_options
+def fill(obj, source, class_tokens, in_place, backup_dir, dry_run, as_json):
+    """Create missing caption files from the class tokens or the file name.
+
+    \b
+    Example:
+      kohya-wrap data captions ds/img fill --from filename
+    """
+    from kohya_wrap.dataset.captions import plan_fill
+
+    edits = plan_fill(_targets(obj), source, obj["caption_extension"], class_tokens)
+    _run_edits(obj, edits, in_place, backup_dir, dry_run, as_json)
+
+
+@captions.command(context_settings=CONTEXT_SETTINGS)
+@click.option("--lowercase", is_flag=True, help="Lower-case every tag.")
+@click.option("--keep-duplicates", is_flag=True, help="Do not drop repeated tags.")
+@edit_options
+def normalise(obj, lowercase, keep_duplicates, in_place, backup_dir, dry_run, as_json):
+    """UTF-8 without BOM, one line, tags stripped and de-duplicated.
+
+    \b
+    Example:
+      kohya-wrap data captions ds/img normalise --lowercase
+    """
+    from kohya_wrap.dataset.captions import plan_normalise
+
+    edits = plan_normalise(_targets(obj), lowercase, not keep_duplicates)
+    _run_edits(obj, edits, in_place, backup_dir, dry_run, as_json)
+
+
+@captions.command(context_settings=CONTEXT_SETTINGS)
+@click.option("--top", default=30, show_default=True, type=int)
+@json_option
+@click.pass_obj
+def tags(obj, top, as_json):
+    """Tag frequencies over the first caption line (what sd-scripts reads); read-only.
+
+    \b
+    Example:
+      kohya-wrap data captions ./train tags --top 20 --json
+    """
+    from kohya_wrap.dataset.captions import tag_frequencies
+
+    counts = tag_frequencies(_targets(obj))[:top]
+    if as_json:
+        echo_json([{"tag": tag, "count": n} for tag, n in counts])
+        return
+    for tag, n in counts:
+        click.echo(f"{n:>6}  {tag}")
+captions.add_command(normalise, "normalize")
