@@ -19,7 +19,12 @@ def header_excerpt(run: str = "main") -> dict:
 
 
 def expected_scalars(run: str = "main") -> dict:
-    return json.loads((FIXTURES / run / "tensorboard" / "expected_scalars.json").read_text(encoding="utf-8"))["scalars"]
+    """tag -> points, as TensorBoard's EventAccumulator read them (the file has one of two layouts)."""
+    data = json.loads((FIXTURES / run / "tensorboard" / "expected_scalars.json").read_text(encoding="utf-8"))
+    if "scalars" in data:
+        return data["scalars"]
+    (only,) = data["event_files"].values()
+    return only["scalars"]
 
 
 def scalar_points(run: str = "main") -> list[dict]:
@@ -84,3 +89,57 @@ def copy_tensorboard(run: str, dest: Path) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(event_file, target)
     return dest
+
+
+def parsed_events(run: str, stem: str = "", step_offset: int | None = None) -> list[dict]:
+    """Events of a real run's logs, as the logs package parses them (stdout, then stderr)."""
+    from kohya_wrap.logs.parse import parse_files
+
+    folder = FIXTURES / run
+    names = [f"{stem}.stdout.log", f"{stem}.stderr.log"] if stem else ["stdout.log", "stderr.log"]
+    return [event.to_dict() for event in parse_files([folder / name for name in names], step_offset)]
+
+
+def write_events(job: Path, events: list[dict]) -> None:
+    with (job / "events.jsonl").open("a", encoding="utf-8") as handle:
+        for event in events:
+            handle.write(json.dumps(event, ensure_ascii=False) + "\n")
+
+
+def make_job(root: Path, run: str = "main", *, bad: dict[str, dict] | None = None, exit_code: int | None = 0,
+             samples: bool = True, name: str = "20261121-082350-shape_lora-1a2b") -> Path:
+    """A job folder from a real run: its parsed events (+ the runner's `exited`), its TensorBoard file as logs/,
+    args.toml naming output_name, and small LoRA files named like the ones the log says it saved.
+    bad maps a LoRA file name to make_lora's bad= (NaN/Inf tensors)."""
+    import tomli_w
+
+    job = root / name
+    (job / "output").mkdir(parents=True)
+    args = {"saving": {"output_name": "shape_lora", "save_model_as": "safetensors"},
+            "kohya_wrap": {"output_dir": str(job / "output"), "logging_dir": str(job / "logs")}}
+    (job / "args.toml").write_text(tomli_w.dumps(args), encoding="utf-8")
+    copy_tensorboard(run, job / "logs")
+    events = parsed_events(run)
+    if exit_code is not None:
+        events.append({"type": "exited", "t": 0.0, "code": exit_code})
+    write_events(job, events)
+    for event in events:
+        if event.get("type") == "saved" and event.get("what") == "model":
+            file = Path(event["path"]).name
+            make_lora(job / "output" / file, run=run, bad=(bad or {}).get(file), seed=len(file))
+    if samples and (FIXTURES / run / "samples").is_dir():
+        shutil.copytree(FIXTURES / run / "samples", job / "samples")
+    return job
+
+
+def svg_curves(html: str) -> dict[str, list[int]]:
+    """series name -> the drawn point count of each chart that has it (checked against data-points)."""
+    import re
+
+    curves: dict[str, list[int]] = {}
+    for name, count, body in re.findall(r'<g class="series" data-series="([^"]*)" data-points="(\d+)">(.*?)</g>', html):
+        line = re.search(r'points="([^"]*)"', body)
+        drawn = len(line[1].split()) if line else body.count("<circle")
+        assert drawn == int(count), name
+        curves.setdefault(name, []).append(drawn)
+    return curves

@@ -1,0 +1,113 @@
+"""Read what a report needs from a job folder: events, TensorBoard scalars, config files, outputs, samples."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10 only
+    import tomli as tomllib
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+
+
+def as_dict(event) -> dict:
+    """Events arrive as dicts or logs.events.Event objects; reports work on dict copies whose unknown time
+    (logs.events writes t = 0) is None."""
+    data = dict(event) if isinstance(event, dict) else event.to_dict()
+    if not data.get("t"):
+        data["t"] = None
+    return data
+
+
+def read_events(job_dir: Path) -> list[dict]:
+    path = Path(job_dir) / "events.jsonl"
+    if not path.is_file():
+        return []
+    from kohya_wrap.logs.events import read_events_jsonl
+
+    return [as_dict(event) for event in read_events_jsonl(path)]
+
+
+def read_scalars(logdir: Path | None) -> list[dict]:
+    """Every TensorBoard scalar point under logdir as {tag, step, value, wall_time, run}; [] when there are none.
+    Steps are as sd-scripts logged them (a resumed run restarts at 0): see metrics.global_steps."""
+    if logdir is None or not Path(logdir).is_dir() or not any(Path(logdir).rglob("events.out.tfevents.*")):
+        return []
+    from kohya_wrap.logs.tensorboard import read_scalars as read
+
+    return [
+        {"tag": p.tag, "step": int(p.step), "value": float(p.value), "wall_time": float(p.wall_time),
+         "run": getattr(p, "run", "")}
+        for p in read(Path(logdir))
+    ]
+
+
+def read_toml(path: Path) -> dict:
+    if not path.is_file():
+        return {}
+    with path.open("rb") as handle:
+        return tomllib.load(handle)
+
+
+def read_json(path: Path) -> dict:
+    if not path.is_file():
+        return {}
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def flat_args(job_dir: Path) -> dict:
+    """sd-scripts arguments from args.toml, sections flattened the way sd-scripts does (later key wins)."""
+    flat: dict = {}
+    for key, value in read_toml(Path(job_dir) / "args.toml").items():
+        if isinstance(value, dict):
+            flat.update(value)
+        else:
+            flat[key] = value
+    return flat
+
+
+def resolve_path(job_dir: Path, value: str) -> Path:
+    path = Path(value)
+    return path if path.is_absolute() else Path(job_dir) / path
+
+
+def output_files(job_dir: Path, events: list[dict]) -> list[Path]:
+    """LoRA files: <job>/output/*.safetensors plus any other .safetensors a `saved` event names, in save order."""
+    found: list[Path] = []
+    output = Path(job_dir) / "output"
+    for event in events:
+        if event.get("type") == "saved" and str(event.get("path", "")).endswith(".safetensors"):
+            path = resolve_path(job_dir, event["path"])
+            # a log from elsewhere names the trainer's own path; the copy in this folder is the same file
+            found.append(path if path.exists() or not (output / path.name).is_file() else output / path.name)
+    if output.is_dir():
+        on_disk = sorted(output.glob("*.safetensors"), key=lambda p: (p.stat().st_mtime, p.name))
+        found.extend(on_disk)
+    return _unique(found)
+
+
+def sample_files(job_dir: Path, events: list[dict], extra_dirs: list[Path] = ()) -> list[Path]:
+    """Sample images: <job>/samples, sd-scripts' <output_dir>/sample, folders given, and `sample` event paths."""
+    found: list[Path] = []
+    for event in events:
+        if event.get("type") == "sample" and event.get("path"):
+            found.append(resolve_path(job_dir, event["path"]))
+    folders = [Path(job_dir) / "samples", Path(job_dir) / "output" / "sample", *extra_dirs]
+    for folder in folders:
+        if folder.is_dir():
+            found.extend(sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES))
+    return sorted((p for p in _unique(found) if p.is_file()), key=lambda p: p.name)
+
+
+def _unique(paths: list[Path]) -> list[Path]:
+    seen, out = set(), []
+    for path in paths:
+        key = path.resolve() if path.exists() else path
+        if key not in seen:
+            seen.add(key)
+            out.append(path)
+    return out
