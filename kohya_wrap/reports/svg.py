@@ -165,7 +165,7 @@ def stacked_bar(parts: list[tuple[str, float]], width: int = 680, height: int = 
         out.append(f'<rect x="{x:.1f}" y="0" width="{share:.1f}" height="22" fill="{color}" data-phase="{escape(name)}">'
                    f"<title>{escape(name)}: {value:.1f} s</title></rect>")
         out.append(f'<rect x="{legend_x:.1f}" y="34" width="10" height="10" fill="{color}"/>')
-        label = f"{name} {value:.0f} s ({value / total:.0%})"
+        label = f"{name} {value:.0f} s ({value / total:.0%})" if value >= 10 else f"{name} {value:.1f} s ({value / total:.0%})"
         out.append(f'<text x="{legend_x + 14:.1f}" y="43" class="legend">{escape(label)}</text>')
         x += share
         legend_x += 14 + 7 * len(label) + 16
