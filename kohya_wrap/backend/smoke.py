@@ -85,7 +85,7 @@ class SmokeResult:
     ss_steps: str | None = None
     lora_tensors: int = 0
     seconds: float = 0.0
-    peak_rss_gb: float | None = None
+    peak_rss_gib: float | None = None
     steps_seen: int = 0
     substitutions: list[str] = field(default_factory=list)
     checkpoint: dict = field(default_factory=dict)
@@ -195,7 +195,7 @@ def _train(spec, log_path: Path, result: SmokeResult, progress: Progress) -> Non
         process.kill_leftovers(child.pid)
     result.seconds = round(time.time() - started, 1)
     rss_after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    result.peak_rss_gb = round(rss_after / 2**20, 1) if rss_after > rss_before else None  # kB on Linux
+    result.peak_rss_gib = round(rss_after / 2**20, 1) if rss_after > rss_before else None  # kB on Linux
 
 
 def check_outputs(job_dir: Path, args: dict, steps: int, result: SmokeResult) -> None:

@@ -83,7 +83,7 @@ def _smoke(inputs, checks, model, tokenizer_dir, as_json) -> dict | None:
     detail = (("reused" if made.get("reused") else f"built in {made.get('seconds')} s") + f" {made.get('path')}; "
               f"LoRA {result.lora} (ss_steps {result.ss_steps}, {result.lora_tensors} lora_unet tensors); "
               f"training {result.seconds} s, whole smoke test {total} s"
-              + (f", peak RSS {result.peak_rss_gb} GB" if result.peak_rss_gb else ""))
+              + (f", peak RSS {result.peak_rss_gib} GiB" if result.peak_rss_gib else ""))
     check = (doc.Check("smoke", doc.PASS, detail) if result.ok else
              doc.Check("smoke", doc.FAIL, "; ".join(result.problems), f"see {result.job_dir}/train.log"))
     checks.append(check)

@@ -163,3 +163,15 @@ def test_doctor_json_without_backend_exits_1(cli):
     assert data["checks"][0] == {"name": "backend", "status": "fail", "detail": "no sd-scripts checkout is configured",
                                  "hint": data["checks"][0]["hint"]}
     assert data["platform"]["arch"] and data["smoke"] is None
+
+
+def test_backend_modules_import_nothing_heavy():
+    import subprocess
+    import sys
+
+    code = ("import sys, kohya_wrap.cli.backend, kohya_wrap.cli.doctor\n"
+            "from kohya_wrap.backend import doctor, install, locate, patches, pin, platform, smoke, tokenizers\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('torch', 'transformers', 'diffusers', 'PIL', 'numpy', 'open_clip', 'accelerate')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

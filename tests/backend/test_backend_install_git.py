@@ -78,6 +78,20 @@ def test_install_from_path_then_move_to_another_commit(cli, backend_python, sour
     assert (dest / "sdxl_train_network.py").read_text() == "print('train v2')\n"
 
 
+def test_commit_made_after_the_clone_is_fetched(cli, backend_python, source, tmp_path):
+    repo, (first, _) = source
+    dest = tmp_path / "checkout"
+    assert install(cli, backend_python, "--source", repo, "--ref", first, "--dir", dest).exit_code == 0
+    (repo / "requirements.txt").write_text("toml==0.10.2\nrich==14.1.0\n-e .\n")
+    git(repo, "commit", "-q", "-am", "third")
+    third = git(repo, "rev-parse", "HEAD")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "fourth")  # so the wanted commit is not the branch tip
+    result = install(cli, backend_python, "--source", repo, "--ref", third, "--dir", dest)
+    assert result.exit_code == 0, result.output
+    assert f"$ git -C {dest.resolve()} fetch {repo} {third}" in result.output
+    assert_installed(dest, third)
+
+
 def test_install_from_file_url(cli, backend_python, source, tmp_path):
     repo, (first, _) = source
     dest = tmp_path / "from-url"
