@@ -68,7 +68,7 @@ def _job_dir(ref: str) -> Path:
 def _short(summary: dict, job_dir: Path) -> str:
     from kohya_wrap.reports import fmt
 
-    lines = [f"{label + ':':<11}{value}" for label, value in fmt.headline_rows(summary)[:6]]
+    lines = [f"{label + ':':<11}{value}" for label, value in fmt.headline_rows(summary)[:7]]
     problem = fmt.problem(summary)
     if problem:
         lines.append(f"{'Error:':<11}{problem[0]}: {problem[1]}")
@@ -77,5 +77,8 @@ def _short(summary: dict, job_dir: Path) -> str:
     for path in summary.get("nonfinite_outputs") or []:
         lines.append(f"{'Bad file:':<11}{path} has NaN/Inf weights")
     lines.append(f"{'Report:':<11}{job_dir / 'report.html'}")
-    lines.append(f"{'':<11}{job_dir / 'report.md'}, {job_dir / 'summary.json'}")
+    if summary.get("status") == "running":
+        lines.append(f"{'':<11}{job_dir / 'report.md'} (summary.json is written when the job ends)")
+    else:
+        lines.append(f"{'':<11}{job_dir / 'report.md'}, {job_dir / 'summary.json'}")
     return "\n".join(lines)

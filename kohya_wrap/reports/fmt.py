@@ -77,6 +77,12 @@ def fraction(part: dict | None) -> str:
     return f"{'–' if done is None else done} / {'?' if total is None else total}"
 
 
+def _cost(cost: dict | None) -> str:
+    if not cost:
+        return "– (no hourly rate: set limits.gpu_hourly_usd)"
+    return f"{cost['usd']:.2f} USD ({cost['usd_per_hour']:.2f} USD/h; {cost['basis']})"
+
+
 def headline_rows(summary: dict) -> list[tuple[str, str]]:
     """(label, value) rows of the "at a glance" table, shared by both report formats."""
     loss = summary.get("loss") or {}
@@ -104,10 +110,12 @@ def headline_rows(summary: dict) -> list[tuple[str, str]]:
         ("Epochs", fraction(summary.get("epochs"))),
         ("Loss", loss_text + (f" [{loss['source']}]" if loss.get("source") else "")),
         ("Speed", speed_text),
-        ("Wall time", seconds(phases.get("total"))),
+        ("Wall time", seconds(phases.get("total"))
+         + (f" ({phases['launches']} launches)" if phases.get("launches") else "")),
+        ("Cost", _cost(summary.get("cost"))),
         ("Started", timestamp(summary.get("started_at"))),
         ("Ended", timestamp(summary.get("ended_at"))),
         ("Outputs", f"{good} good of {len(outputs)}"),
         ("Samples", str(len(summary.get("samples") or []))),
         ("Warnings", str(summary.get("warnings", 0))),
-    ]
+    ] + ([("TensorBoard", summary["tensorboard_problem"])] if summary.get("tensorboard_problem") else [])

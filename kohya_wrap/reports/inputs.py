@@ -32,18 +32,21 @@ def read_events(job_dir: Path) -> list[dict]:
     return [as_dict(event) for event in read_events_jsonl(path)]
 
 
-def read_scalars(logdir: Path | None) -> list[dict]:
-    """Every TensorBoard scalar point under logdir as {tag, step, value, wall_time, run}; [] when there are none.
+def read_scalars(logdir: Path | None) -> tuple[list[dict], str | None]:
+    """Every TensorBoard scalar point under logdir as {tag, step, value, wall_time, run}, and the problem when an
+    event file is damaged (then no points: the report falls back to the log's values and says why).
     Steps are as sd-scripts logged them (a resumed run restarts at 0): see metrics.global_steps."""
     if logdir is None or not Path(logdir).is_dir() or not any(Path(logdir).rglob("events.out.tfevents.*")):
-        return []
+        return [], None
+    from kohya_wrap.logs.tensorboard import TensorBoardError
     from kohya_wrap.logs.tensorboard import read_scalars as read
 
-    return [
-        {"tag": p.tag, "step": int(p.step), "value": float(p.value), "wall_time": float(p.wall_time),
-         "run": getattr(p, "run", "")}
-        for p in read(Path(logdir))
-    ]
+    try:
+        points = read(Path(logdir))
+    except TensorBoardError as error:
+        return [], f"{error.message}; loss and speed come from the training log instead"
+    return [{"tag": p.tag, "step": int(p.step), "value": float(p.value), "wall_time": float(p.wall_time),
+             "run": getattr(p, "run", "")} for p in points], None
 
 
 def read_toml(path: Path) -> dict:

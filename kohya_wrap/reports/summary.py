@@ -18,8 +18,9 @@ def build_summary(job_dir: Path, events: list[dict] | None = None, outcome: dict
     """Everything summary.json holds. Events default to <job>/events.jsonl, TensorBoard to <job>/logs."""
     job_dir = Path(job_dir)
     events = inputs.read_events(job_dir) if events is None else [inputs.as_dict(e) for e in events]
+    problem = None
     if scalars is None:
-        scalars = inputs.read_scalars(tensorboard if tensorboard is not None else job_dir / "logs")
+        scalars, problem = inputs.read_scalars(tensorboard if tensorboard is not None else job_dir / "logs")
     scalars = metrics.global_steps(scalars, events)
     groups = metrics.by_tag(scalars)
     args = inputs.flat_args(job_dir)
@@ -29,6 +30,7 @@ def build_summary(job_dir: Path, events: list[dict] | None = None, outcome: dict
     steps = _steps(events, groups)
     outcome = checked_outcome(outcome if outcome is not None else decide(events, outputs), outputs)
     rows = timing.step_times(events, groups)
+    phases = timing.phases(events, groups)
     samples = inputs.sample_files(job_dir, events, list(extra_sample_dirs))
     return {
         "schema": SCHEMA_VERSION,
@@ -43,7 +45,8 @@ def build_summary(job_dir: Path, events: list[dict] | None = None, outcome: dict
         "epochs": _epochs(events),
         "loss": metrics.loss_from_scalars(groups) or metrics.loss_from_events(events),
         "speed": timing.speed(rows),
-        "phases": timing.phases(events, groups),
+        "phases": phases,
+        "cost": cost(job_dir, phases.get("total")),
         "started_at": _time(events, first=True),
         "ended_at": _time(events, first=False),
         "outputs": outputs,
@@ -53,6 +56,7 @@ def build_summary(job_dir: Path, events: list[dict] | None = None, outcome: dict
         "warnings": sum(1 for e in events if e.get("type") == "warning"),
         "events": len(events),
         "tensorboard_points": len(scalars),
+        "tensorboard_problem": problem,
         "generated_at": time.time(),
     }
 
@@ -130,6 +134,9 @@ def decide(events: list[dict], outputs: list[dict]) -> dict:
     from kohya_wrap.logs.outcome import decide_outcome
 
     exited = _last(events, "exited")
+    started = _last(events, "started")
+    if exited is None and started is not None:
+        return still_running(started)
     final_exists = any(o.get("final") and o.get("exists") for o in outputs)
     # A replayed log (no `exited` event) may come from another machine: a final LoRA it says was saved but
     # that is not here is taken as saved, and the summary says it was not checked.
@@ -145,6 +152,37 @@ def decide(events: list[dict], outputs: list[dict]) -> dict:
     if unchecked and not final_exists:
         outcome["note"] = f"final LoRA {unchecked[0]} is not on this machine: its weights were not checked"
     return outcome
+
+
+def still_running(started: dict) -> dict:
+    """A launch with no `exited` event: running, unless its trainer is gone on this machine (the wrapper died)."""
+    import os
+    import socket
+
+    pid = started.get("pid")
+    if pid and started.get("host") == socket.gethostname():
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return {"status": "failed", "cause": "no_exit_recorded",
+                    "message": f"the trainer (pid {pid}) is gone but kohya-wrap recorded no exit",
+                    "hint": "kohya-wrap itself was stopped during the run; read train.log, or resume the job"}
+        except PermissionError:
+            pass  # it exists, owned by someone else
+    return {"status": "running", "cause": None, "message": "no exit recorded yet: the run is in progress", "hint": None}
+
+
+def cost(job_dir: Path, seconds: float | None) -> dict | None:
+    """What the run cost at the job's hourly rate ([limits] gpu_hourly_usd, else the price table for its GPU)."""
+    from kohya_wrap.limits.prices import hourly_rate
+
+    limits = inputs.read_toml(Path(job_dir) / "job.toml").get("limits") or {}
+    gpu = (inputs.read_json(Path(job_dir) / "command.json").get("platform") or {}).get("gpu_name")
+    rate = hourly_rate(limits, gpu)
+    if rate is None or seconds is None:
+        return None
+    return {"usd": rate.usd_per_hour * seconds / 3600, "usd_per_hour": rate.usd_per_hour, "basis": rate.source,
+            "hours": seconds / 3600}
 
 
 def checked_outcome(outcome: dict, outputs: list[dict]) -> dict:

@@ -21,15 +21,18 @@ def write_reports(job_dir: Path, outcome: dict | None = None, *, events: list[di
     """Build the summary and write all three report files into job_dir; returns the summary.
 
     Without an outcome, the one already recorded in summary.json (by the runner) is kept, so re-running a
-    report never changes a job's status.
+    report never changes a job's status. While the job runs only report.html/.md are written: summary.json is
+    the record of a finished job.
     """
     job_dir = Path(job_dir)
     if outcome is None and keep_outcome:
         outcome = previous_outcome(job_dir)
     events = inputs.read_events(job_dir) if events is None else [inputs.as_dict(e) for e in events]
-    scalars = inputs.read_scalars(tensorboard if tensorboard is not None else job_dir / "logs")
+    scalars, problem = inputs.read_scalars(tensorboard if tensorboard is not None else job_dir / "logs")
     summary = build_summary(job_dir, events, outcome, scalars=scalars, extra_sample_dirs=extra_sample_dirs)
-    write_summary(job_dir, summary)
+    summary["tensorboard_problem"] = problem
+    if summary["status"] != "running":  # summary.json marks a finished job (logs -f stops on it)
+        write_summary(job_dir, summary)
     write_text_atomic(job_dir / "report.html", render_html(summary, events, scalars, job_dir))
     write_text_atomic(job_dir / "report.md", render_markdown(summary, events, scalars, job_dir))
     return summary

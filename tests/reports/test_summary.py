@@ -171,3 +171,53 @@ def test_write_summary_is_json(tmp_path):
     path = write_summary(job, build_summary(job))
     assert json.loads(path.read_text())["steps"]["done"] == 6
     assert not [p for p in job.iterdir() if p.name.startswith(".summary.json")]  # no temp file left behind
+
+
+def _launch(job, pid: int) -> None:
+    import socket
+
+    (job / "events.jsonl").unlink()
+    events = [{"type": "started", "t": 1795249420.0, "pid": pid, "host": socket.gethostname(), "step_offset": 0}]
+    write_events(job, events + parsed_events("main")[:12])
+
+
+def test_a_job_in_progress_is_running_and_keeps_no_summary_file(tmp_path):
+    import os
+
+    job = make_job(tmp_path, exit_code=None)
+    _launch(job, os.getpid())  # a live process stands in for the trainer
+    summary = write_reports(job)
+    assert summary["status"] == "running"
+    assert (job / "report.html").is_file() and not (job / "summary.json").exists()
+
+
+def test_a_launch_whose_trainer_vanished_without_exit_is_failed(tmp_path):
+    import subprocess
+    import sys
+
+    job = make_job(tmp_path, exit_code=None)
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    _launch(job, int(gone.stdout))
+    summary = build_summary(job)
+    assert (summary["status"], summary["cause"]) == ("failed", "no_exit_recorded")
+
+
+def test_cost_uses_the_jobs_hourly_rate(tmp_path):
+    job = make_job(tmp_path)
+    (job / "job.toml").write_text("[limits]\ngpu_hourly_usd = 2.0\ngpu_count = 2\n")
+    summary = build_summary(job)
+    assert summary["cost"]["usd_per_hour"] == 4.0
+    assert summary["cost"]["usd"] == pytest.approx(4.0 * summary["phases"]["total"] / 3600)
+    assert build_summary(make_job(tmp_path / "b"))["cost"] is None  # no rate, no GPU: no guess
+
+
+def test_a_damaged_tensorboard_file_is_read_and_reported(tmp_path):
+    job = make_job(tmp_path)
+    (event_file,) = (job / "logs").rglob("events.out.tfevents.*")
+    data = bytearray(event_file.read_bytes())
+    data[-3] ^= 0xFF  # the last record's checksum no longer matches
+    event_file.write_bytes(bytes(data))
+    summary = write_reports(job)
+    assert "checksum" in summary["tensorboard_problem"]
+    assert summary["loss"]["source"].startswith("log avr_loss") and summary["steps"] == {"done": 6, "total": 6}
+    assert "checksum" in (job / "report.html").read_text(encoding="utf-8")
