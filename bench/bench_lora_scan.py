@@ -93,8 +93,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     lines = [f"bench_lora_scan: SDXL LoRA layout of the captured run (2166 tensors), rank {args.rank}",
-             f"machine: {platform.machine()}, Python {platform.python_version()}, numpy {np.__version__}, "
-             f"best of {args.repeat} (file in the page cache)"]
+             (f"machine: {platform.machine()}, Python {platform.python_version()}, numpy {np.__version__}, "
+              f"best of {args.repeat} (file in the page cache)")]
     with tempfile.TemporaryDirectory() as folder:
         for dtype in ("F16", "BF16"):
             path = Path(folder) / f"lora_{dtype}.safetensors"

@@ -196,7 +196,7 @@ def test_a_launch_whose_trainer_vanished_without_exit_is_failed(tmp_path):
     import sys
 
     job = make_job(tmp_path, exit_code=None)
-    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
     _launch(job, int(gone.stdout))
     summary = build_summary(job)
     assert (summary["status"], summary["cause"]) == ("failed", "no_exit_recorded")
