@@ -61,6 +61,9 @@ def report_from_log(logfiles: list[Path], out_dir: Path, tensorboard: Path | Non
         raise KohyaWrapError(f"TensorBoard folder not found: {tensorboard}",
                              hint="pass the run's logging_dir (or the folder holding events.out.tfevents.* files)")
     out_dir = Path(out_dir)
+    if (out_dir / "job.toml").exists() or (out_dir / "command.json").exists():
+        raise KohyaWrapError(f"{out_dir} is a kohya-wrap job folder: its events.jsonl must not be replaced",
+                             hint=f"kohya-wrap report {out_dir}, or give --out a new folder")
     out_dir.mkdir(parents=True, exist_ok=True)
     parsed = parse_files(logfiles)
     write_text_atomic(out_dir / "events.jsonl", "".join(as_event(e).to_json() + "\n" for e in parsed))

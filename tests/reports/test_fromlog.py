@@ -60,6 +60,15 @@ def test_report_from_log_missing_inputs(tmp_path):
         report_from_log(logs("main"), tmp_path / "out", tmp_path / "no-tb")
 
 
+def test_report_from_log_never_overwrites_a_job_folder(tmp_path):
+    job = make_job(tmp_path)
+    before = (job / "events.jsonl").read_bytes()
+    (job / "job.toml").write_text("[meta]\n")
+    with pytest.raises(KohyaWrapError, match="is a kohya-wrap job folder"):
+        report_from_log(logs("main"), job)
+    assert (job / "events.jsonl").read_bytes() == before
+
+
 # -- the command ---------------------------------------------------------------------------------------------
 
 
