@@ -73,10 +73,14 @@ class StopResult:
     stopped: bool
 
 
-def stop_group(pgid: int, grace_s: float, is_done=None, escalation=ESCALATION, poll_s: float = 0.1) -> StopResult:
-    """SIGINT the group, wait GRACE_S, then SIGTERM, wait, then SIGKILL; IS_DONE() tells when the leader ended."""
+def stop_group(pgid: int, grace_s: float, is_done=None, escalation=ESCALATION, poll_s: float = 0.1,
+               sent: list[str] | None = None) -> StopResult:
+    """SIGINT the group, wait GRACE_S, then SIGTERM, wait, then SIGKILL; IS_DONE() tells when the leader ended.
+
+    SENT (if given) receives each signal's name as it is sent, so a watcher sees the escalation live.
+    """
     finished = is_done or (lambda: not group_alive(pgid))
-    sent = []
+    sent = [] if sent is None else sent
     for signum in escalation:
         if finished():
             break

@@ -50,17 +50,13 @@ class Outcome:
 class EventLog:
     """Appends events to events.jsonl as they happen and fans them out to sinks."""
 
-    def __init__(self, job_dir: Path, sinks: list[EventSink], step_offset: int = 0):
+    def __init__(self, job_dir: Path, sinks: list[EventSink]):
         self.path = job_dir / jobfolder.EVENTS
         self.sinks = sinks
-        self.step_offset = step_offset
         self.events: list[dict] = []
         self._handle = open(self.path, "a", encoding="utf-8")
 
     def emit(self, event: dict) -> dict:
-        if self.step_offset and event.get("type") == "step" and event.get("step") is not None:
-            # sd-scripts restarts its counter on resume; we continue the global count.
-            event = {**event, "step": event["step"] + self.step_offset, "step_in_attempt": event["step"]}
         self.events.append(event)
         self._handle.write(json.dumps(event, ensure_ascii=False) + "\n")
         self._handle.flush()
@@ -91,12 +87,12 @@ def run_job(job_dir: Path, *, on_event: EventSink | None = None, guards=(), env:
     if resume_state is not None:
         spec = LaunchSpec.from_dict({**spec.to_dict(), "argv": spec.argv + ["--resume", str(resume_state)]})
     grace = grace_s if grace_s is not None else _job_launch(job_dir).get("grace_seconds", 30.0)
-    log = EventLog(job_dir, [sink for sink in [on_event] if sink], step_offset)
+    log = EventLog(job_dir, [sink for sink in [on_event] if sink])
     proc = process.start(spec, base_env=None if env is None else {**os.environ, **env})
     started = {"type": "started", "t": time.time(), "pid": proc.pid, "pgid": proc.pid, "host": socket.gethostname(),
                "argv": spec.argv, "resume": str(resume_state) if resume_state else None, "step_offset": step_offset}
     log.emit(started)
-    supervisor = _Supervisor(proc, log, LogParser(), list(guards), grace, _job_launch(job_dir).get("stop_on_nan", True))
+    supervisor = _Supervisor(proc, log, LogParser(step_offset=step_offset or None), list(guards), grace, _job_launch(job_dir).get("stop_on_nan", True))
     try:
         supervisor.follow(job_dir / jobfolder.TRAIN_LOG, interactive)
         return _finish(job_dir, supervisor, step_offset)
@@ -118,17 +114,30 @@ class _Supervisor:
         self.proc, self.log, self.parser, self.guards = proc, log, parser, guards
         self.grace_s, self.stop_on_nan = grace_s, stop_on_nan
         self.stop: StopRequest | None = None
+        self.signalled: StopRequest | None = None
+        self._stopper: threading.Thread | None = None
         self.stop_signals: list[str] = []
 
     def follow(self, log_path: Path, interactive: bool) -> None:
         pump = process.OutputPump(self.proc.stdout)
+        previous = self._trap_signals()
+        try:
+            self._pump(pump, log_path)
+        finally:
+            _restore_signals(previous)
+        self.proc.wait()
+        if self._stopper is not None:
+            self._stopper.join()
+        process.kill_leftovers(self.proc.pid)
+        for event in self.parser.finish(time.time()):
+            self.log.emit(event.to_dict())
+
+    def _pump(self, pump, log_path: Path) -> None:
         with process.append_raw(log_path) as raw:
             while True:
-                try:
-                    chunk = pump.get(timeout=0.2)
-                except KeyboardInterrupt:
-                    self.request(StopRequest("interrupted", "Interrupted by the user (Ctrl-C).", "cancelled"))
-                    continue
+                chunk = pump.get(timeout=0.2)
+                if self.signalled is not None:
+                    self.request(self.signalled)
                 now = time.time()
                 if chunk is None:
                     break
@@ -137,10 +146,6 @@ class _Supervisor:
                     for event in self.parser.feed(chunk, now):
                         self._on_event(event.to_dict(), now)
                 self._check_guards({"type": "tick", "t": now}, now)
-        self.proc.wait()
-        process.kill_leftovers(self.proc.pid)
-        for event in self.parser.finish(time.time()):
-            self.log.emit(event.to_dict())
 
     def _on_event(self, event: dict, now: float) -> None:
         event = self.log.emit(event)
@@ -155,16 +160,35 @@ class _Supervisor:
                 self.log.emit({"type": "limit", "t": now, "cause": request.cause, "message": request.message})
                 self.request(StopRequest(request.cause, request.message, getattr(request, "status", "stopped")))
 
+    def _trap_signals(self) -> dict:
+        """Ctrl-C or SIGTERM to kohya-wrap stops the child's group (never orphans it); handled in the loop."""
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+
+        def note(signum, frame):
+            cause, message = USER_STOPS[signum]
+            self.signalled = StopRequest(cause, message, "cancelled")
+
+        return {signum: signal.signal(signum, note) for signum in USER_STOPS}
+
     def request(self, stop: StopRequest) -> None:
         """Stop the child's group once: SIGINT, grace, SIGTERM, grace, SIGKILL (on a thread: output keeps flowing)."""
         if self.stop is not None:
             return
         self.stop = stop
-        def escalate():
-            result = process.stop_group(self.proc.pid, self.grace_s, is_done=lambda: self.proc.poll() is not None)
-            self.stop_signals.extend(result.signals)
+        self._stopper = threading.Thread(target=process.stop_group, daemon=True, args=(self.proc.pid, self.grace_s),
+                                         kwargs={"is_done": lambda: self.proc.poll() is not None,
+                                                 "sent": self.stop_signals})
+        self._stopper.start()
 
-        threading.Thread(target=escalate, daemon=True).start()
+
+USER_STOPS = {signal.SIGINT: ("interrupted", "Interrupted by the user (Ctrl-C)."),
+              signal.SIGTERM: ("terminated", "kohya-wrap itself received SIGTERM.")}
+
+
+def _restore_signals(previous: dict) -> None:
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)
 
 
 def _finish(job_dir: Path, supervisor: _Supervisor, step_offset: int) -> Outcome:
