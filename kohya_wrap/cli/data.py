@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -52,10 +53,20 @@ def progress_bar(label: str, quiet: bool = False):
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    # auto_refresh off: no refresh thread, so the check's worker pool may use the cheap fork start
     with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=Console(stderr=True), transient=True) as bar:
+                  console=Console(stderr=True), transient=True, auto_refresh=False) as bar:
         task = bar.add_task(label, total=None)
-        yield lambda done, total: bar.update(task, completed=done, total=total)
+        last = [0.0]
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+            now = time.monotonic()
+            if now - last[0] > 0.1 or done == total:
+                last[0] = now
+                bar.refresh()
+
+        yield update
 
 
 def _cache_path(directory: Path, no_cache: bool) -> Path | None:

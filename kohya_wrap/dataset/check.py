@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
+import threading
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Callable, Iterable
@@ -30,14 +32,13 @@ def check_dataset(subsets, *, resolution, min_bucket_reso: int, caption_extensio
     resolution = _pair(resolution)
     images = _unique(image for subset in subsets for image in subset.images)
     captions = _unique(c for c in (rules.find_caption(i, caption_extension)[0] for i in images) if c is not None)
-    findings, facts = [], {}
-    readable: list[tuple[Path, str]] = []
+    findings, readable = [], []
     for path, kind in [(p, "image") for p in images] + [(p, "caption") for p in captions]:
-        problem = judge.stat_problem(path, allow_empty=kind == "caption")
+        problem, st = judge.stat_entry(path, allow_empty=kind == "caption")
         if problem:
             findings.append(problem)
         else:
-            readable.append((path, kind))
+            readable.append((path, kind, st))
     facts = collect_facts(readable, decode=decode, workers=workers, cache_path=cache_path, progress=progress)
     image_rules = _image_rules(resolution, min_bucket_reso, max_bucket_reso)
     for path in images:
@@ -48,15 +49,16 @@ def check_dataset(subsets, *, resolution, min_bucket_reso: int, caption_extensio
     return sort_findings(findings)
 
 
-def collect_facts(files: list[tuple[Path, str]], *, decode: bool, workers: int | None = None,
+def collect_facts(files: list[tuple], *, decode: bool, workers: int | None = None,
                   cache_path: Path | None = None, progress: Progress | None = None) -> dict[Path, dict]:
-    """Facts per file: unchanged files come from the cache, the rest from probe.inspect_file in a pool."""
+    """Facts per (path, kind[, stat result]): unchanged files come from the cache, the rest from
+    probe.inspect_file, in a process pool when there are enough of them."""
     cache = FactCache(cache_path)
     facts: dict[Path, dict] = {}
     keys: dict[Path, list[int]] = {}
     todo: list[tuple[Path, str]] = []
-    for path, kind in files:
-        keys[path] = stat_key(os.stat(path))
+    for path, kind, *known_stat in files:
+        keys[path] = stat_key(known_stat[0] if known_stat else os.stat(path))
         hit = cache.lookup(str(path), keys[path], decode)
         if hit is not None:
             facts[path] = hit
@@ -74,7 +76,7 @@ def collect_facts(files: list[tuple[Path, str]], *, decode: bool, workers: int |
         if progress:
             progress(done, total)
     if cache_path:
-        cache.save({str(path) for path, _ in files})
+        cache.save({str(entry[0]) for entry in files})
     return facts
 
 
@@ -89,10 +91,17 @@ def _inspect(todo: list[tuple[Path, str]], decode: bool, workers: int | None, kn
             probe.init_worker(())
         return
     chunk = max(1, min(64, len(jobs) // (workers * 4)))
-    # spawn, not fork: the parent may run rich's refresh thread, and forking a threaded process is unsafe
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=probe.init_worker, initargs=(known,)) as pool:
+    with ProcessPoolExecutor(workers, mp_context=pool_context(), initializer=probe.init_worker,
+                             initargs=(known,)) as pool:
         yield from pool.map(probe.inspect_file, jobs, chunksize=chunk)
+
+
+def pool_context():
+    """fork where it is safe (Linux, no other thread alive): workers start in milliseconds with everything
+    imported; otherwise spawn, which re-imports in each worker (slower to start, safe with threads)."""
+    if sys.platform.startswith("linux") and threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
 
 
 def image_sizes(paths: list[Path], *, workers: int | None = None, cache_path: Path | None = None,
@@ -100,11 +109,11 @@ def image_sizes(paths: list[Path], *, workers: int | None = None, cache_path: Pa
     """(width, height) per readable image from headers only (shares the check cache); problems as findings."""
     findings, readable = [], []
     for path in _unique(paths):
-        problem = judge.stat_problem(path)
+        problem, st = judge.stat_entry(path)
         if problem:
             findings.append(problem)
         else:
-            readable.append((path, "image"))
+            readable.append((path, "image", st))
     facts = collect_facts(readable, decode=False, workers=workers, cache_path=cache_path, progress=progress)
     sizes = {}
     for path, fact in facts.items():

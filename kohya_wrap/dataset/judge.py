@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import math
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,27 +31,30 @@ class ImageRules:
 def stat_problem(path: Path, allow_empty: bool = False) -> Finding | None:
     """Problems visible from the directory entry alone; None when it is a readable-looking regular file.
     allow_empty: a 0-byte file is left to the content rules (an empty caption has its own finding)."""
+    return stat_entry(path, allow_empty)[0]
+
+
+def stat_entry(path: Path, allow_empty: bool = False) -> tuple[Finding | None, os.stat_result | None]:
+    """(problem, stat result) from one system call; the stat result also keys the cache."""
     try:
         st = os.stat(path)
     except FileNotFoundError:
         return error("broken-link", path, "Symbolic link to a file that does not exist; sd-scripts fails on it.",
-                     "Fix or delete the link.")
+                     "Fix or delete the link."), None
     except OSError as exc:
-        if exc.errno == 40:  # ELOOP
+        if exc.errno == errno.ELOOP:
             return error("symlink-loop", path, "Symbolic link loop; the file can never be opened.",
-                         "Delete the link or point it at a real file.")
-        return error("unreadable", path, f"Cannot stat the file: {exc.strerror}.", "Check permissions.")
-    import stat as stat_module
-
-    if stat_module.S_ISDIR(st.st_mode):
+                         "Delete the link or point it at a real file."), None
+        return error("unreadable", path, f"Cannot stat the file: {exc.strerror}.", "Check permissions."), None
+    if stat.S_ISDIR(st.st_mode):
         return error("not-a-file", path, "A folder whose name ends like an image; sd-scripts tries to open it "
-                     "as an image and fails.", "Rename the folder.")
-    if not stat_module.S_ISREG(st.st_mode):
+                     "as an image and fails.", "Rename the folder."), st
+    if not stat.S_ISREG(st.st_mode):
         return error("not-a-file", path, "Not a regular file (pipe, socket or device); sd-scripts would block "
-                     "or fail reading it.", "Remove it from the dataset folder.")
+                     "or fail reading it.", "Remove it from the dataset folder."), st
     if st.st_size == 0 and not allow_empty:
-        return error("zero-byte", path, "Empty (0-byte) file.", "Delete it or copy the image again.")
-    return None
+        return error("zero-byte", path, "Empty (0-byte) file.", "Delete it or copy the image again."), st
+    return None, st
 
 
 def judge_image(path: Path, facts: dict, rules: ImageRules) -> list[Finding]:
@@ -117,8 +122,9 @@ def _size_findings(path: Path, facts: dict, rules: ImageRules) -> list[Finding]:
     area = rules.resolution[0] * rules.resolution[1]
     factor = math.sqrt(area / (width * height))
     if min(width, height) < rules.min_bucket_reso:
-        found.append(warning("below-min-bucket", path, f"{width}x{height} has a side below min_bucket_reso "
-                             f"{rules.min_bucket_reso}: upscaled about {factor:.1f}x, so it trains blurry.",
+        stretch = rules.min_bucket_reso / min(width, height)
+        found.append(warning("below-min-bucket", path, f"{width}x{height}: the short side is below min_bucket_reso "
+                             f"{rules.min_bucket_reso}, so it is upscaled at least {stretch:.1f}x and trains blurry.",
                              "Use a larger source image or drop it."))
     elif width * height < area:
         found.append(info("below-resolution", path, f"{width}x{height} is smaller than the training resolution "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import shutil
 from concurrent.futures import ProcessPoolExecutor
@@ -10,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from kohya_wrap.dataset import imageops, rules
+from kohya_wrap.dataset.check import pool_context
 from kohya_wrap.dataset.findings import Finding, error, info, warning
 from kohya_wrap.dataset.judge import stat_problem
 from kohya_wrap.errors import DatasetError
@@ -243,6 +243,5 @@ def _convert_all(jobs: list, workers: int | None):
     if workers <= 1 or len(jobs) < 8:
         yield from map(imageops.convert_image, jobs)
         return
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(workers, mp_context=pool_context()) as pool:
         yield from pool.map(imageops.convert_image, jobs, chunksize=4)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import warnings
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 EXIF_ORIENTATION = 0x0112
 
 _known_hashes: frozenset[str] = frozenset()
@@ -71,6 +73,8 @@ def _header_facts(image, data: bytes) -> dict:
              "frames": int(getattr(image, "n_frames", 1) or 1), "transparency": "transparency" in image.info}
     if data[:8] == PNG_SIGNATURE and data[12:16] == b"IHDR" and len(data) > 24:
         facts["bit_depth"] = data[24]
+    if data[:8] == PNG_SIGNATURE and b"eXIf" not in data and b"exif" not in data:
+        return facts  # no EXIF in this PNG: Pillow's getexif() would decode all pixels just to find that out
     try:
         facts["orientation"] = int(image.getexif().get(EXIF_ORIENTATION, 1) or 1)
     except Exception as exc:  # broken EXIF block: sd-scripts never reads it, so only note it
@@ -93,5 +97,5 @@ def caption_facts(data: bytes) -> dict:
     facts.update(crlf="\r\n" in text, lone_cr="\r" in text.replace("\r\n", ""), line_count=len(lines),
                  nonblank_lines=sum(1 for line in lines if line.strip()),
                  first_line=lines[0].strip() if lines else "",
-                 control_chars=any(ord(ch) < 32 and ch not in "\t\r\n" for ch in text))
+                 control_chars=CONTROL_CHARS.search(text) is not None)
     return facts

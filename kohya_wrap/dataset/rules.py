@@ -67,12 +67,12 @@ def list_images(directory: Path) -> list[Path]:
     return sorted((Path(directory) / name for name in names if is_listed_image(name)), key=str)
 
 
-def caption_candidates(image: Path, caption_extension: str) -> list[Path]:
+def caption_candidates(image: Path, caption_extension: str) -> list[str]:
     base = os.path.splitext(str(image))[0]
-    candidates = [Path(base + caption_extension)]
+    candidates = [base + caption_extension]
     pieces = base.split("_")
     if len(pieces) >= 5:
-        candidates.append(Path("_".join(pieces[:-4]) + caption_extension))
+        candidates.append("_".join(pieces[:-4]) + caption_extension)
     return candidates
 
 
@@ -80,7 +80,7 @@ def find_caption(image: Path, caption_extension: str) -> tuple[Path | None, bool
     """(caption file sd-scripts would read, whether it came from the face-crop fallback name)."""
     for index, candidate in enumerate(caption_candidates(image, caption_extension)):
         if os.path.isfile(candidate):
-            return candidate, index > 0
+            return Path(candidate), index > 0
     return None, False
 
 

@@ -94,9 +94,15 @@ class TokenCounter:
         return len(parts)
 
 
-def _fix_text(text: str) -> str:
+@lru_cache(maxsize=1)
+def _ftfy():
     try:
         import ftfy  # present in sd-scripts' environment; its tokenizer applies it before BPE
     except ImportError:
-        return text
-    return ftfy.fix_text(text)
+        return None
+    return ftfy
+
+
+def _fix_text(text: str) -> str:
+    ftfy = _ftfy()
+    return ftfy.fix_text(text) if ftfy else text

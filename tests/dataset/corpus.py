@@ -126,6 +126,10 @@ def build(root: Path) -> list[Case]:
     for orientation in (3, 6, 8):
         _exif_jpeg(s / f"exif{orientation}.jpg", orientation, 20 + orientation)
         case(f"exif orientation {orientation}", "exif-orientation", sub + f"exif{orientation}.jpg")
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    _save(s / "exif-png.png", _noisy((1280, 1024), 29), "PNG", exif=exif.tobytes())
+    case("exif orientation in a png", "exif-orientation", sub + "exif-png.png")
     _animated(s / "anim.png", "PNG", 30); case("animated png", "animated", sub + "anim.png")
     _animated(s / "anim.webp", "WEBP", 40); case("animated webp", "animated", sub + "anim.webp")
     _animated(s / "gif-data.png", "GIF", 50); case("animated gif named png", "animated", sub + "gif-data.png")
