@@ -193,13 +193,12 @@ def _restore_signals(previous: dict) -> None:
 
 def _finish(job_dir: Path, supervisor: _Supervisor, step_offset: int) -> Outcome:
     from kohya_wrap.logs.outcome import decide_outcome
-    from kohya_wrap.reports.lora import inspect_lora
 
     code = supervisor.proc.returncode
     exit_code, sig = (None, -code) if code is not None and code < 0 else (code, None)
     output_dir, output_name = _output_target(job_dir)
     final = output_dir / f"{output_name}.safetensors"
-    nonfinite = [path.name for path in sorted(output_dir.glob("*.safetensors")) if inspect_lora(path).nonfinite_tensors]
+    nonfinite = [path.name for path in sorted(output_dir.glob("*.safetensors")) if not _good_lora(path)]
     events = supervisor.log.events
     decided = decide_outcome(events, final_output_exists=final.is_file(), exit_code=exit_code, signal=sig,
                              stop_requested=supervisor.stop.cause if supervisor.stop else None,
@@ -213,6 +212,16 @@ def _finish(job_dir: Path, supervisor: _Supervisor, step_offset: int) -> Outcome
                          "cause": outcome.cause, "status": outcome.status, "stop_signals": outcome.stop_signals})
     _write_reports(job_dir, outcome)
     return outcome
+
+
+def _good_lora(path: Path) -> bool:
+    """Finite weights in a readable file; a file cut off mid-save is as bad as one full of NaN."""
+    from kohya_wrap.reports.lora import LoraFileError, inspect_lora
+
+    try:
+        return not inspect_lora(path).nonfinite_tensors
+    except LoraFileError:
+        return False
 
 
 def _output_target(job_dir: Path) -> tuple[Path, str]:
