@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -89,6 +90,9 @@ def use_command(path, python, commit, as_json):
             raise BackendError(f"{root} is a git checkout; its commit comes from git", hint="leave out --commit")
         locate.write_marker(root, commit, source="declared by `backend use --commit`")
     locate.register_backend(root, python=python)
+    if os.environ.get(locate.ENV_ROOT):
+        click.echo(f"note: {locate.ENV_ROOT}={os.environ[locate.ENV_ROOT]} overrides this registration "
+                   "while it is set; showing the backend in effect", err=True)
     _print_backend(locate.require_backend(), as_json)
 
 

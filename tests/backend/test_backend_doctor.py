@@ -16,6 +16,13 @@ from samples import gb10
 PIN = "48d368fa557731ad0488c07304dfeba8c07910eb"
 
 
+@pytest.fixture(autouse=True)
+def no_backend_env(monkeypatch):
+    """These tests set up (or leave out) their own backend; a real one from the environment would win."""
+    monkeypatch.delenv("KOHYA_WRAP_SD_SCRIPTS", raising=False)
+    monkeypatch.delenv("KOHYA_WRAP_PYTHON", raising=False)
+
+
 def backend(**changes) -> Backend:
     base = dict(root=Path("/opt/sd-scripts"), python="/venv/bin/python", commit=PIN, dirty=False, pinned_commit=PIN,
                 at_pin=True, commit_source="git", found_by="registered")
@@ -137,6 +144,16 @@ def test_use_registers_a_checkout_and_rejects_a_wrong_folder(cli, tmp_path):
     data = json.loads(result.output)
     assert (data["root"], data["python"], data["commit"], data["commit_source"]) == (
         str(tmp_path.resolve()), "/venv/bin/python", PIN, "marker")
+
+
+def test_use_warns_when_the_environment_overrides_it(cli, tmp_path, monkeypatch):
+    for name in ("registered", "env"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "sdxl_train_network.py").write_text("")
+    monkeypatch.setenv("KOHYA_WRAP_SD_SCRIPTS", str(tmp_path / "env"))
+    result = cli("backend", "use", tmp_path / "registered")
+    assert result.exit_code == 0
+    assert f"KOHYA_WRAP_SD_SCRIPTS={tmp_path / 'env'} overrides this registration" in result.output
 
 
 def test_patches_check_fails_on_a_tree_without_the_anchors(cli, tmp_path):
