@@ -31,7 +31,7 @@ def folder_name(hub_id: str) -> str:
 
 
 def default_dir() -> Path:
-    return paths.cache_dir() / "tokenizers"
+    return paths.tokenizer_cache_dir()  # the folder rendered jobs point --tokenizer_cache_dir at
 
 
 def is_complete(folder: Path) -> bool:
