@@ -121,13 +121,13 @@ def find_log(job: str) -> Path:
     exact = runs / job
     if exact.is_dir():
         return exact / LOG_NAME
-    matches = sorted(p for p in runs.glob(f"{job}*") if p.is_dir()) if runs.is_dir() else []
+    matches = sorted(p for p in runs.iterdir() if p.is_dir() and p.name.startswith(job)) if runs.is_dir() else []
     if len(matches) == 1:
         return matches[0] / LOG_NAME
     if matches:
         names = ", ".join(p.name for p in matches[:5])
         raise KohyaWrapError(f"{job!r} matches {len(matches)} jobs: {names}", hint="give more of the job id")
-    raise KohyaWrapError(f"no job {job!r} in {runs}", hint="`kohya-wrap jobs list` shows the job ids; "
+    raise KohyaWrapError(f"no job {job!r} in {runs}", hint="`kohya-wrap jobs ls` shows the job ids; "
                                                            "a job folder or log file path works too")
 
 

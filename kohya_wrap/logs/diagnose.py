@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass, field
+from typing import Callable
 
 
 @dataclass(frozen=True)
@@ -38,8 +39,8 @@ HINTS = {
     "killed": "The trainer stopped with no error message, so a signal killed it (SIGTERM/SIGKILL). If nobody "
               "stopped it, the kernel's out-of-memory killer is the usual cause (see `dmesg`): lower memory use.",
     "unknown": "Read the traceback at the end of train.log; its last lines name the failing call.",
-    "backend": "A package sd-scripts needs is missing or broken: run `kohya-wrap backend check` and "
-               "`kohya-wrap backend install`.",
+    "backend": "A package sd-scripts needs is missing or broken: `kohya-wrap doctor` shows which; "
+               "`kohya-wrap backend install` installs them.",
 }
 
 
@@ -79,7 +80,7 @@ def _import(m: re.Match, ctx: Context) -> str:
     return (f"Python module {name!r} is missing. " if name else "") + HINTS["backend"]
 
 
-def _path_hint(what: str) -> callable:
+def _path_hint(what: str) -> Callable[[re.Match, Context], str]:
     def hint(m: re.Match, ctx: Context) -> str:
         path = next((g for g in m.groups() if g), None) if m.groups() else None
         where = f" {path.strip()}" if path else ""
@@ -90,7 +91,8 @@ def _path_hint(what: str) -> callable:
 # (kind, pattern over "ExceptionType: message" or a log message, hint text or function); first match wins.
 RULES: list[tuple[str, re.Pattern, object]] = [(kind, re.compile(pattern), hint) for kind, pattern, hint in [
     ("interrupted", r"^KeyboardInterrupt", HINTS["interrupted"]),
-    ("oom", r"CUDA out of memory|OutOfMemoryError|HIP out of memory|MPS backend out of memory", HINTS["oom_gpu"]),
+    ("oom", r"CUDA out of memory|CUDA error: out of memory|OutOfMemoryError|HIP out of memory|MPS backend out of "
+            r"memory", HINTS["oom_gpu"]),
     ("oom", r"unable to mmap \d+ bytes", HINTS["oom_mmap"]),
     ("oom", r"can't allocate memory|Cannot allocate memory|std::bad_alloc|^MemoryError", HINTS["oom_ram"]),
     ("no_data", r"No data found\. Please verify", _no_data),
@@ -100,6 +102,9 @@ RULES: list[tuple[str, re.Pattern, object]] = [(kind, re.compile(pattern), hint)
     ("missing_model", r"neither a valid local path nor a valid repo id|model is not found as a file or in Hugging"
                       r"(?:.*?: (.+))?", _path_hint("The base model (pretrained_model_name_or_path)")),
     ("missing_file", r"Tried to find (.+?) but folder does not exist", _path_hint("The resume state folder")),
+    ("missing_file", r"Can't load tokenizer for|couldn't connect to 'https://huggingface\.co'",
+     "Files are not on disk and the Hugging Face hub is offline. For the CLIP tokenizers, "
+     "`kohya-wrap backend tokenizers` fills the offline cache that runs pass as tokenizer_cache_dir."),
     ("missing_file", r"No prompt file / [^:]*: (.+)", _path_hint("The sample prompt file")),
     ("missing_file", r"^FileNotFoundError: .*?'(.+?)'|file not found / [^:]*: (.+)|^(\S+) not found\.$",
      _path_hint("The file")),

@@ -16,7 +16,7 @@ SAMPLE_KEYS = {"negative_prompt": None, "height": "height", "width": "width", "s
 WARNING_KINDS = {"no regularization images": "no_reg_images", "Failed to get git commit hash": "git_hash"}
 
 # One anchored alternation over every message the parser acts on; the outer group's name picks the handler.
-DISPATCH = re.compile("|".join([
+PATTERNS = [
     r"(?P<banner>running training / )",
     r"(?P<cfg>\s+(?P<cfg_key>" + "|".join(re.escape(k) for k in CONFIG_KEYS) + r") / [^\n]*?[:=] *(?P<cfg_val>\d+))",
     r"(?P<epoch>epoch (?P<ep_n>\d+)/(?P<ep_total>\d+)\s*$)",
@@ -37,7 +37,8 @@ DISPATCH = re.compile("|".join([
     r"(?P<err_now>No data found\. Please verify|No prompt file / |[\w.-]+\.py: error: |\S+ not found\.$)",
     r"(?P<err_later>Invalid user config|Error on parsing (?:TOML|JSON) config file|model is not found as a file)",
     r"(?P<usage>usage: )",
-]))
+]
+DISPATCH = re.compile("|".join(PATTERNS))
 OPTION_RE = re.compile(r"--[\w-]+")
 CKPT_STEP_RE = re.compile(r"-step(\d{8})\.\w+$")
 CKPT_EPOCH_RE = re.compile(r"-(\d{6})\.\w+$")
@@ -125,7 +126,8 @@ class MessageRules:
         self._phase("caching")
 
     def _on_ignored(self, m, text, source):
-        self._ctx.ignored_dirs.append(m["ign_dir"].strip())
+        if m["ign_dir"].strip() not in self._ctx.ignored_dirs:
+            self._ctx.ignored_dirs.append(m["ign_dir"].strip())
         self._emit("warning", kind="ignored_dir", message=text, source=source)
 
     def _on_known_warn(self, m, text, source):

@@ -14,6 +14,7 @@ from kohya_wrap.logs.rich import RECORD_RE, Record, RecordJoiner
 from kohya_wrap.logs.stream import Splitter, bar_values, interval_s, nonfinite_keys
 
 CHAIN_LINES = ("During handling of the above exception", "The above exception was the direct cause")
+ONCE = {"interrupted", "nan", "killed"}  # error kinds reported once per run, whatever their message
 
 
 class LogParser(MessageRules):
@@ -38,7 +39,8 @@ class LogParser(MessageRules):
         self._config: dict = {}
         self._phases: set[str] = set()
         self._bar = None  # (match, t_now, t_log) of the current step's latest redraw
-        self._bar_t0: float | None = None
+        self._bar_total: str | None = None  # the training bar's total, as shown: a new total is a new bar
+        self._bar_t0: float | None = None  # when the bar's clock started (logs without live times)
         self._t_bar = 0.0  # the latest time estimated from the bar's elapsed (logs without live times)
         self._fresh: int | None = None  # elapsed seconds of a training-bar redraw that nothing followed yet
         self._emitted_step: int | None = None
@@ -85,7 +87,8 @@ class LogParser(MessageRules):
         if self._bar is None:
             return None
         values = bar_values(self._bar[0])
-        return {"step": values["n"] + self._resume_offset(), **values}
+        offset = self._offset if self._offset is not None else self._forced_offset or 0
+        return {"step": values["n"] + offset, **values}
 
     # -- plumbing ----------------------------------------------------------------------------------------------
     def _take(self) -> list[Event]:
@@ -101,7 +104,7 @@ class LogParser(MessageRules):
         self._out.append(make_event(type, self._t() if t is None else t, **fields))
 
     def _error(self, diag: dx.Diagnosis) -> None:
-        key = (diag.kind, "" if diag.kind == "interrupted" else diag.message)
+        key = (diag.kind, "" if diag.kind in ONCE else diag.message)
         if key not in self._errors:
             self._errors.add(key)
             self._emit("error", kind=diag.kind, message=diag.message, hint=diag.hint, exception=diag.exception)
@@ -175,7 +178,6 @@ class LogParser(MessageRules):
         self._end_step()  # an exception ends training: the step shown before it is the last one
         self._error(diag)
 
-    # -- messages --------------------------------------------------------------------------------------------
     # -- the training bar --------------------------------------------------------------------------------------
     def _on_bar(self, match: re.Match) -> None:
         self._records.flush()
@@ -186,11 +188,12 @@ class LogParser(MessageRules):
             return
         self._sampling = None
         offset = self._resume_offset()
-        current = self._bar
-        if current is not None and (current[0]["n"] != match["n"] or current[0]["total"] != match["total"]):
+        new_bar = match["total"] != self._bar_total
+        if self._bar is not None and (new_bar or self._bar[0]["n"] != match["n"]):
             self._end_step()
-        if self._bar_t0 is None or (current is not None and current[0]["total"] != match["total"]):
-            self._bar_t0 = (self._ts or 0.0) - (bar_values(match)["elapsed_s"] or 0)
+        if new_bar:
+            self._bar_total = match["total"]
+            self._bar_t0 = (self._ts or 0.0) - (interval_s(match["elapsed"]) or 0)
         self._bar = (match, self._now, self._ts)
         self._fresh = interval_s(match["elapsed"])
         postfix = match["postfix"]

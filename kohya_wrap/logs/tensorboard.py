@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -197,8 +198,14 @@ def with_tensorboard(events: list, points: list[Scalar]) -> list:
     merged = []
     for event in events:
         if event.type == "step":
-            exact = {field: last.get((tag, event.get("step")))
-                     for field, tag in (("loss", "loss/current"), ("avr_loss", "loss/average"), ("lr", lr_tag))}
-            event = Event(event.type, event.t, {**event.data, **{k: v for k, v in exact.items() if v is not None}})
+            data = dict(event.data)
+            for field, tag in (("loss", "loss/current"), ("avr_loss", "loss/average"), ("lr", lr_tag)):
+                value = last.get((tag, event.get("step")))
+                if value is not None and math.isfinite(value):
+                    data[field] = value
+                elif value is not None:  # JSON has no NaN: name the field instead
+                    data.pop(field, None)
+                    data["nonfinite"] = sorted({*data.get("nonfinite", []), field})
+            event = Event(event.type, event.t, data)
         merged.append(event)
     return merged
