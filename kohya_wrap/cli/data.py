@@ -273,7 +273,8 @@ def prepare(sources, out, token, class_tokens, repeats, reg, reg_repeats, resize
         return
     for finding in plan.findings:
         click.echo(f"{finding.severity}: {finding.code} {finding.path}: {finding.message}", err=True)
-    click.echo(f"Wrote {summary['written']} files under {summary['out']}. Next: kohya-wrap data check {plan.out / 'img'}")
+    click.echo(f"Wrote {summary['written']} files under {summary['out']}. "
+               f"Next: kohya-wrap data check {plan.out / 'img'}")
 
 
 @data.group(context_settings=CONTEXT_SETTINGS)

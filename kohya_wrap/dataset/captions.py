@@ -91,9 +91,10 @@ def plan_affix(items: list[Target], text: str, where: str) -> list[CaptionEdit]:
     return [e for e in (_edit(t, change) for t in items) if e]
 
 
-def plan_fill(items: list[Target], source: str, caption_extension: str, class_tokens: str | None = None) -> list[CaptionEdit]:
+def plan_fill(items: list[Target], source: str, caption_extension: str,
+              class_tokens: str | None = None) -> list[CaptionEdit]:
     """Create captions for images that have none, from the class tokens or the file name."""
-    edits = []
+    edits, without_text = [], []
     for target in items:
         if target.caption is not None:
             continue
@@ -103,6 +104,12 @@ def plan_fill(items: list[Target], source: str, caption_extension: str, class_to
             text = class_tokens or target.class_tokens or ""
         if text:
             edits.append(CaptionEdit(rules.own_caption_path(target.image, caption_extension), None, text))
+        else:
+            without_text.append(target.image)
+    if without_text:
+        raise DatasetError(f"{len(without_text)} images without a caption have no class tokens to fill in "
+                           f"(first: {without_text[0]}); nothing was changed.",
+                           hint="Pass --class TEXT, or use --from filename.")
     return edits
 
 

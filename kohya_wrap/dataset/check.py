@@ -154,14 +154,15 @@ def duplicate_images(images: list[Path], facts: dict) -> list[Finding]:
 
 
 def duplicate_stems(images: list[Path], caption_extension: str) -> list[Finding]:
-    by_caption: dict[Path, list[Path]] = {}
+    by_stem: dict[str, list[Path]] = {}
     for path in images:
-        by_caption.setdefault(rules.own_caption_path(path, caption_extension), []).append(path)
+        by_stem.setdefault(os.path.splitext(str(path))[0], []).append(path)
     found = []
-    for caption, group in by_caption.items():
+    for stem, group in by_stem.items():
         for path in group[1:]:
             found.append(warning("duplicate-stem", path, f"{group[0].name} and {path.name} share one caption name "
-                                 f"({caption.name}).", "Rename one of them so each image has its own caption."))
+                                 f"({os.path.basename(stem)}{caption_extension}).",
+                                 "Rename one of them so each image has its own caption."))
     return found
 
 
@@ -178,4 +179,4 @@ def _pair(resolution) -> tuple[int, int]:
 
 
 def _unique(paths: Iterable[Path]) -> list[Path]:
-    return list(dict.fromkeys(Path(p) for p in paths))
+    return list(dict.fromkeys(p if isinstance(p, Path) else Path(p) for p in paths))

@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 
-from kohya_wrap.fileio import write_json_atomic
+from kohya_wrap.fileio import write_text_atomic
 
 CACHE_VERSION = 1
 
@@ -23,6 +23,7 @@ class FactCache:
         self.by_path: dict[str, list] = {}
         self.by_hash: dict[str, dict] = {}
         self.hits = 0
+        self.dirty = False
         if self.path and self.path.is_file():
             self._load()
 
@@ -53,6 +54,7 @@ class FactCache:
         digest = facts.get("hash")
         if digest is None:
             return  # read errors are not cached: they must be re-checked every time
+        self.dirty = True
         self.by_path[path] = [*key, digest]
         stored = self.by_hash.get(digest)
         if stored is None or not sufficient(stored, facts.get("decoded", False)):
@@ -63,9 +65,12 @@ class FactCache:
         if not self.path:
             return
         by_path = {p: e for p, e in self.by_path.items() if p in keep_paths}
+        if not self.dirty and len(by_path) == len(self.by_path):
+            return  # a re-check of an unchanged set writes nothing
         used = {entry[3] for entry in by_path.values()}
         by_hash = {h: f for h, f in self.by_hash.items() if h in used}
-        write_json_atomic(self.path, {"version": CACHE_VERSION, "by_path": by_path, "by_hash": by_hash})
+        data = {"version": CACHE_VERSION, "by_path": by_path, "by_hash": by_hash}
+        write_text_atomic(self.path, json.dumps(data, separators=(",", ":")))
 
 
 def sufficient(facts: dict, decode: bool) -> bool:

@@ -102,7 +102,8 @@ def _format_findings(path: Path, facts: dict) -> list[Finding]:
                              "areas train as whatever colour they hide (often black).",
                              f"Use {PREPARE} --flatten-alpha white."))
     elif mode in ODD_MODES:
-        found.append(warning("unusual-mode", path, f"Colour mode {mode} is converted to RGB.", f"Convert with {PREPARE}."))
+        found.append(warning("unusual-mode", path, f"Colour mode {mode} is converted to RGB.",
+                             f"Convert with {PREPARE}."))
     orientation = facts.get("orientation", 1)
     if orientation in ORIENTATION_WORDS:
         found.append(warning("exif-orientation", path, f"EXIF says the photo is {ORIENTATION_WORDS[orientation]}; "

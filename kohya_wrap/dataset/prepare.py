@@ -129,7 +129,8 @@ def _validate(sources: list[Path], reg: list[Path], out: Path, s: PrepareSetting
         problems.append("--link cannot be combined with --resize/--format/--flatten-alpha (those write new files)")
     if problems:
         raise DatasetError("Cannot prepare:\n  - " + "\n  - ".join(problems),
-                           hint="Example: kohya-wrap data prepare photos/ --out ds --token ohwx --class woman --repeats 10")
+                           hint="Example: kohya-wrap data prepare photos/ --out ds --token ohwx --class woman "
+                                "--repeats 10")
 
 
 def _plan_folder(plan: PreparePlan, sources: list[Path], folder: Path, repeats: int, tokens: str, is_reg: bool) -> None:

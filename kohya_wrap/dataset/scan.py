@@ -206,5 +206,6 @@ def _entry_findings(folder: Path, ext: str) -> list[Finding]:
                                     "Convert with `kohya-wrap data prepare --format png`."))
         elif rules.image_like_suffix(name):
             findings.append(warning("unsupported-format", path, f"sd-scripts never reads {os.path.splitext(name)[1]} "
-                                    "files; this image is ignored.", "Convert with `kohya-wrap data prepare --format png`."))
+                                    "files; this image is ignored.",
+                                    "Convert with `kohya-wrap data prepare --format png`."))
     return findings

@@ -64,7 +64,7 @@ class TokenCounter:
 
     @classmethod
     def load(cls, tokenizer_dir: Path | None = None) -> TokenCounter:
-        return cls(find_merges(tokenizer_dir))
+        return _cached_counter(find_merges(tokenizer_dir))
 
     def count(self, text: str) -> int:
         text = " ".join(_fix_text(text).split()).lower()
@@ -92,6 +92,12 @@ class TokenCounter:
                     i += 1
             parts = merged
         return len(parts)
+
+
+@lru_cache(maxsize=4)
+def _cached_counter(merges_file: Path | None) -> TokenCounter:
+    """Merges parse once per process; a re-check should not pay for it again."""
+    return TokenCounter(merges_file)
 
 
 @lru_cache(maxsize=1)

@@ -176,7 +176,8 @@ def test_counts_buckets_steps_captions_and_tokens_match_sd_scripts(tmp_path):
         for subset in scan.subsets:
             for image in subset.images:
                 if str(image) in images:
-                    assert images[str(image)]["caption"] == _expected_caption(image, tokens_by_dir[str(subset.image_dir)])
+                    expected = _expected_caption(image, tokens_by_dir[str(subset.image_dir)])
+                    assert images[str(image)]["caption"] == expected
     assert compared_images > 100
     counter = TokenCounter.load(TOKENIZERS)
     assert [counter.count(text) for text in CAPTIONS] == result["tokens"]

@@ -96,3 +96,10 @@ def test_cli_captions_dry_run_and_json(prepared, cli):
     assert cap.plan_add_trigger(cap.targets(root), "ohwx") != []
     tags = cli("data", "captions", root, "tags", "--json")
     assert tags.exit_code == 0 and '"tag": "red car"' in tags.output
+
+
+def test_fill_without_any_text_is_refused_not_skipped(tmp_path):
+    make_image(tmp_path / "flat" / "img.png")
+    with pytest.raises(DatasetError, match="no class tokens"):
+        cap.plan_fill(cap.targets(tmp_path / "flat"), "class", ".txt")
+    assert [e.new for e in cap.plan_fill(cap.targets(tmp_path / "flat"), "class", ".txt", "a dog")] == ["a dog"]
