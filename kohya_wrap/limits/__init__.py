@@ -1,0 +1,1 @@
+"""Cost and time limits: price table, pre-launch estimate, and guards that stop a run."""

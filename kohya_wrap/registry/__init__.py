@@ -1,0 +1,1 @@
+"""Registry of jobs, model versions and datasets in a SQL database, with the job queue."""

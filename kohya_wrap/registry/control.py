@@ -1,0 +1,93 @@
+"""Stop and remove jobs recorded in the registry (signals go to the trainer's process group)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import time
+from pathlib import Path
+
+from kohya_wrap.errors import KohyaWrapError
+from kohya_wrap.registry import liveness, schema
+from kohya_wrap.registry.db import Registry
+from kohya_wrap.registry.jobs import delete_job, get_job, register_folder
+from kohya_wrap.registry.meta import update_meta
+
+_ESCALATION = (signal.SIGINT, signal.SIGTERM, signal.SIGKILL)
+
+
+def _wait_group_gone(pgid: int, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not liveness.group_alive(pgid):
+            return True
+        time.sleep(0.1)
+    return not liveness.group_alive(pgid)
+
+
+def _stop_group_here(pgid: int, grace_s: float) -> str | None:
+    """SIGINT (the trainer saves nothing but exits cleanly), then SIGTERM, then SIGKILL."""
+    for sig in _ESCALATION:
+        try:
+            os.killpg(pgid, sig)
+        except ProcessLookupError:
+            return None
+        if _wait_group_gone(pgid, grace_s if sig != signal.SIGKILL else 5.0):
+            return sig.name
+    return None
+
+
+def stop_group(pgid: int, grace_s: float) -> str | None:
+    """The launcher's escalation when it exists; our own otherwise. Returns the signal that worked."""
+    try:
+        from kohya_wrap.launch.process import stop_group as launcher_stop
+    except ImportError:
+        return _stop_group_here(pgid, grace_s)
+    return launcher_stop(pgid, grace_s)
+
+
+def _mark(registry: Registry, row: dict, status: str, cause: str) -> dict:
+    update_meta(Path(row["job_dir"]), outcome={"status": status, "cause": cause, "ended_at": time.time()})
+    return register_folder(registry, Path(row["job_dir"]), versions=False)
+
+
+def stop_job(registry: Registry, ref: str, *, grace_s: float = 30.0) -> dict:
+    """Stop a running (or lost but still training) job, or cancel a queued one."""
+    row = get_job(registry, ref)
+    if row["status"] == schema.QUEUED:
+        return _mark(registry, row, "cancelled", "cancelled by the user before it started")
+    pgid = row.get("pgid")
+    trainer_alive = bool(pgid) and liveness.group_alive(int(pgid))
+    if row["status"] not in (schema.RUNNING, schema.LOST) or (row["status"] == schema.LOST and not trainer_alive):
+        raise KohyaWrapError(f"Job {row['id']} is {row['status']}; there is nothing to stop.")
+    if not trainer_alive:
+        raise KohyaWrapError(f"Job {row['id']} has no trainer process yet (it is starting).",
+                             hint="try again in a few seconds")
+    needed = stop_group(int(pgid), grace_s)
+    if row["status"] == schema.LOST:
+        return _mark(registry, row, "cancelled",
+                     f"stopped by the user after its supervisor was lost ({needed or 'already gone'})")
+    return _wait_recorded(registry, row["id"], timeout_s=grace_s + 15.0)
+
+
+def _wait_recorded(registry: Registry, job_id: str, timeout_s: float) -> dict:
+    # The supervising process records the outcome; wait for it so the caller sees the final row.
+    deadline = time.monotonic() + timeout_s
+    row = get_job(registry, job_id)
+    while row["status"] == schema.RUNNING and time.monotonic() < deadline:
+        time.sleep(0.2)
+        row = get_job(registry, job_id)
+    return row
+
+
+def remove_job(registry: Registry, ref: str, *, keep_files: bool = False) -> dict:
+    """Delete a job's rows and (unless keep_files) its folder; refuses while it runs."""
+    row = get_job(registry, ref)
+    if row["status"] == schema.RUNNING:
+        raise KohyaWrapError(f"Job {row['id']} is running.", hint=f"stop it first: kohya-wrap jobs stop {row['id']}")
+    delete_job(registry, row["id"])
+    job_dir = Path(row["job_dir"])
+    if not keep_files and job_dir.is_dir():
+        shutil.rmtree(job_dir)
+    return row

@@ -1,0 +1,151 @@
+"""training_jobs rows: register a job folder, look jobs up, list them, and mark vanished ones lost."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from kohya_wrap.errors import KohyaWrapError
+from kohya_wrap.limits.prices import hourly_rate
+from kohya_wrap.registry import liveness, schema
+from kohya_wrap.registry.datasets import dataset_record
+from kohya_wrap.registry.db import Registry
+from kohya_wrap.registry.folder import JobFolder, read_job_folder
+from kohya_wrap.registry.meta import update_meta
+from kohya_wrap.registry.rows import gpu_name, job_row
+
+jobs_t, datasets_t = schema.training_jobs, schema.training_datasets
+
+
+class JobNotFound(KohyaWrapError):
+    """No job matches the given id, prefix or name."""
+
+
+def upsert(conn: Connection, table: sa.Table, row: dict, key: str = "id") -> None:
+    values = {k: v for k, v in row.items() if k in table.c}
+    updated = conn.execute(table.update().where(table.c[key] == values[key]).values(values))
+    if updated.rowcount == 0:
+        conn.execute(table.insert().values(values))
+
+
+def upsert_dataset(conn: Connection, record: dict, created_at: float | None) -> None:
+    existing = conn.execute(sa.select(datasets_t.c.created_at).where(datasets_t.c.id == record["id"]))
+    earlier = existing.scalar()
+    first = min((t for t in (earlier, created_at) if t is not None), default=None)
+    upsert(conn, datasets_t, {**record, "created_at": first})
+
+
+def folder_rate(folder: JobFolder) -> float | None:
+    """USD per hour as recorded when the job started, else from its [limits] and the price table."""
+    recorded = folder.meta.get("rate")
+    if recorded:
+        return recorded.get("usd_per_hour")
+    rate = hourly_rate(folder.config.get("limits", {}), gpu_name(folder))
+    return rate.usd_per_hour if rate else None
+
+
+def ensure_dataset_meta(folder: JobFolder) -> dict | None:
+    """The job's dataset record, computed once and kept in registry.json (the folders may move)."""
+    if folder.meta.get("dataset") or not (folder.path / "dataset.toml").is_file():
+        return folder.meta.get("dataset")
+    record = dataset_record(folder.path / "dataset.toml")
+    if record:
+        folder.meta = update_meta(folder.path, dataset=record)
+    return record
+
+
+def register_folder(registry: Registry, job_dir: Path, *, versions: bool = True) -> dict:
+    """Read a job folder and write its job, dataset and model-version rows; returns the job row."""
+    folder = read_job_folder(job_dir)
+    dataset = ensure_dataset_meta(folder)
+    row = job_row(folder, folder_rate(folder))
+    with registry.write() as conn:
+        if dataset:
+            upsert_dataset(conn, dataset, row["created_at"])
+        upsert(conn, jobs_t, row)
+    if versions:
+        from kohya_wrap.registry.models import sync_versions
+
+        sync_versions(registry, folder)
+    return row
+
+
+def get_job(registry: Registry, ref: str, *, check: bool = True) -> dict:
+    """A job by exact id, unique id prefix, or name (the newest job of that name)."""
+    with registry.read() as conn:
+        row = conn.execute(sa.select(jobs_t).where(jobs_t.c.id == ref)).mappings().first()
+        if row is None:
+            rows = conn.execute(
+                sa.select(jobs_t).where(sa.or_(jobs_t.c.id.startswith(ref, autoescape=True),
+                                               jobs_t.c.name == ref))
+                .order_by(jobs_t.c.created_at.desc())
+            ).mappings().all()
+            ids = {r["id"] for r in rows}
+            if len(ids) > 1 and not all(r["name"] == ref for r in rows):
+                raise JobNotFound(f"{ref!r} matches {len(ids)} jobs: {', '.join(sorted(ids)[:5])}",
+                                  hint="give more of the job id")
+            row = rows[0] if rows else None
+    if row is None:
+        raise JobNotFound(f"No job {ref!r} in the registry.",
+                          hint="see `kohya-wrap jobs ls`; `kohya-wrap registry rebuild` re-reads job folders")
+    return refresh_lost(registry, [dict(row)])[0] if check else dict(row)
+
+
+def list_jobs(registry: Registry, *, statuses=None, limit: int | None = None, check: bool = True) -> list[dict]:
+    query = sa.select(jobs_t).order_by(jobs_t.c.created_at.desc(), jobs_t.c.id.desc())
+    if statuses:
+        query = query.where(jobs_t.c.status.in_(list(statuses)))
+    if limit:
+        query = query.limit(limit)
+    with registry.read() as conn:
+        rows = [dict(r) for r in conn.execute(query).mappings()]
+    return refresh_lost(registry, rows) if check else rows
+
+
+def refresh_lost(registry: Registry, rows: list[dict], now: float | None = None) -> list[dict]:
+    """Mark 'running' rows whose supervisor is gone as lost (in the row and in registry.json)."""
+    now = time.time() if now is None else now
+    host = liveness.this_host()
+    for row in rows:
+        if row["status"] != schema.RUNNING:
+            continue
+        cause = liveness.lost_cause(row, host=host, now=now)
+        if cause is None:
+            continue
+        with registry.write() as conn:
+            changed = conn.execute(
+                jobs_t.update()
+                .where(jobs_t.c.id == row["id"], jobs_t.c.status == schema.RUNNING,
+                       jobs_t.c.pid.is_not_distinct_from(row["pid"]))
+                .values(status=schema.LOST, cause=cause)
+            ).rowcount
+        if changed and Path(row["job_dir"]).is_dir():
+            update_meta(Path(row["job_dir"]), lost={"cause": cause, "t": now})
+        if changed:
+            row.update(status=schema.LOST, cause=cause)
+    return rows
+
+
+def update_job(registry: Registry, job_id: str, **values) -> None:
+    with registry.write() as conn:
+        conn.execute(jobs_t.update().where(jobs_t.c.id == job_id).values(**values))
+
+
+def delete_job(registry: Registry, job_id: str) -> None:
+    with registry.write() as conn:
+        conn.execute(schema.model_versions.delete().where(schema.model_versions.c.job_id == job_id))
+        conn.execute(jobs_t.delete().where(jobs_t.c.id == job_id))
+
+
+def speed_history(registry: Registry, limit: int = 200):
+    """Mean s/it of recent succeeded jobs, as limits.estimate samples."""
+    from kohya_wrap.limits.estimate import SpeedSample
+
+    query = (sa.select(jobs_t.c.mean_s_per_it, jobs_t.c.gpu_name, jobs_t.c.speed_key)
+             .where(jobs_t.c.status == "succeeded", jobs_t.c.mean_s_per_it.is_not(None))
+             .order_by(jobs_t.c.ended_at.desc()).limit(limit))
+    with registry.read() as conn:
+        return [SpeedSample(*r) for r in conn.execute(query)]

@@ -1,0 +1,141 @@
+"""model_versions rows: each saved LoRA file of a job is a version (v1, v2, ... per model name)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from kohya_wrap.errors import KohyaWrapError
+from kohya_wrap.registry import schema
+from kohya_wrap.registry.db import Registry
+from kohya_wrap.registry.folder import JobFolder, inspect_output
+from kohya_wrap.registry.meta import update_model_entry
+from kohya_wrap.registry.rows import saved_times, version_row
+
+versions_t = schema.model_versions
+_PG_VERSION_LOCK = 0x6B770001
+_REF = re.compile(r"^(?P<name>.+?)(?:[:@]v?(?P<version>\d+))?$")
+
+
+class ModelNotFound(KohyaWrapError):
+    """No model version matches the reference."""
+
+
+def _lock_versions(conn: Connection) -> None:
+    # Version numbers are max+1 per name; PostgreSQL needs a lock so two workers never pick the same.
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_VERSION_LOCK})
+
+
+def _next_version(conn: Connection, name: str) -> int:
+    query = sa.select(sa.func.max(versions_t.c.version)).where(versions_t.c.model_name == name)
+    return (conn.execute(query).scalar() or 0) + 1
+
+
+def _taken(conn: Connection, name: str, version: int) -> bool:
+    query = sa.select(versions_t.c.uri).where(versions_t.c.model_name == name,
+                                               versions_t.c.version == version)
+    return conn.execute(query).first() is not None
+
+
+def insert_versions(conn: Connection, rows: list[dict]) -> list[dict]:
+    """Insert new files (keeping a version number recorded in the job folder when it is free) and
+    refresh known ones; returns the rows as stored."""
+    _lock_versions(conn)
+    stored = []
+    for row in rows:
+        existing = conn.execute(sa.select(versions_t).where(versions_t.c.uri == row["uri"])).mappings().first()
+        if existing is not None and existing["model_name"] == row["model_name"]:
+            values = {**row, "version": existing["version"]}
+            conn.execute(versions_t.update().where(versions_t.c.id == existing["id"]).values(values))
+        else:
+            if existing is not None:
+                conn.execute(versions_t.delete().where(versions_t.c.id == existing["id"]))
+            version = row.get("version")
+            if not version or _taken(conn, row["model_name"], version):
+                version = _next_version(conn, row["model_name"])
+            values = {**row, "version": version}
+            conn.execute(versions_t.insert().values(values))
+        stored.append(values)
+    return stored
+
+
+def version_rows(folder: JobFolder, files: list[Path] | None = None) -> list[dict]:
+    times = saved_times(folder)
+    rows = [version_row(folder, f, inspect_output(f), times.get(f.name))
+            for f in (folder.outputs if files is None else files) if f.is_file()]
+    return sorted(rows, key=lambda r: (r["created_at"], r["uri"]))
+
+
+def file_name(uri: str) -> str:
+    return Path(unquote(urlparse(uri).path)).name
+
+
+def record_versions(folder: JobFolder, stored: list[dict]) -> None:
+    """Write assigned version numbers back into registry.json so a rebuild keeps them."""
+    recorded = folder.meta.get("models", {})
+    for row in stored:
+        name = file_name(row["uri"])
+        if recorded.get(name, {}).get("version") != row["version"]:
+            update_model_entry(folder.path, name, version=row["version"])
+
+
+def sync_versions(registry: Registry, folder: JobFolder, files: list[Path] | None = None) -> list[dict]:
+    rows = version_rows(folder, files)
+    if not rows:
+        return []
+    with registry.write() as conn:
+        stored = insert_versions(conn, rows)
+    record_versions(folder, stored)
+    return stored
+
+
+def parse_ref(ref: str) -> tuple[str, int | None]:
+    """'name', 'name:v3', 'name:3' or 'name@v3'."""
+    match = _REF.match(ref.strip())
+    version = match.group("version")
+    return match.group("name"), int(version) if version else None
+
+
+def get_version(registry: Registry, ref: str) -> dict:
+    name, version = parse_ref(ref)
+    query = sa.select(versions_t).where(versions_t.c.model_name == name)
+    query = query.where(versions_t.c.version == version) if version else query
+    with registry.read() as conn:
+        row = conn.execute(query.order_by(versions_t.c.version.desc())).mappings().first()
+        if row is None and version is None and len(ref) >= 8:
+            by_hash = sa.select(versions_t).where(versions_t.c.sha256.startswith(ref.lower()))
+            row = conn.execute(by_hash).mappings().first()
+    if row is None:
+        raise ModelNotFound(f"No model version {ref!r}.",
+                            hint="see `kohya-wrap models ls`; refer to a version as NAME:vN")
+    return dict(row)
+
+
+def list_versions(registry: Registry, name: str | None = None, tag: str | None = None) -> list[dict]:
+    query = sa.select(versions_t).order_by(versions_t.c.model_name, versions_t.c.version)
+    if name:
+        query = query.where(versions_t.c.model_name == name)
+    with registry.read() as conn:
+        rows = [dict(r) for r in conn.execute(query).mappings()]
+    return [r for r in rows if tag is None or tag in (r["tags"] or [])]
+
+
+def tag_version(registry: Registry, ref: str, add=(), remove=(), notes: str | None = None) -> dict:
+    """Change a version's tags/notes in its job folder (the source of truth) and in the row."""
+    row = get_version(registry, ref)
+    tags = sorted((set(row["tags"] or []) | set(add)) - set(remove))
+    values = {"tags": tags, **({"notes": notes} if notes is not None else {})}
+    with registry.write() as conn:
+        job = conn.execute(sa.select(schema.training_jobs.c.job_dir)
+                           .where(schema.training_jobs.c.id == row["job_id"])).scalar()
+        if job and Path(job).is_dir():
+            update_model_entry(Path(job), file_name(row["uri"]), **values)
+        conn.execute(versions_t.update().where(versions_t.c.id == row["id"]).values(values))
+    return {**row, **values}
+
+

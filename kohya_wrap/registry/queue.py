@@ -1,0 +1,164 @@
+"""The job queue: queued rows, claimed atomically by one worker each, put back on request."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import time
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from kohya_wrap.errors import KohyaWrapError
+from kohya_wrap.registry import liveness, schema
+from kohya_wrap.registry.db import Registry
+from kohya_wrap.registry.jobs import get_job, register_folder
+from kohya_wrap.registry.meta import read_meta, update_meta
+
+jobs_t = schema.training_jobs
+# Files of one run attempt; a requeued job's attempt is moved aside so the next one starts clean.
+ATTEMPT_FILES = ("train.log", "events.jsonl", "summary.json", "report.html", "report.md")
+
+
+def enqueue(registry: Registry, job_dir: Path, *, priority: int = 0, now: float | None = None) -> dict:
+    """Mark a prepared job folder as queued and register it."""
+    queued_at = time.time() if now is None else now
+    attempts = int(read_meta(job_dir).get("queue", {}).get("attempts", 0))
+    update_meta(job_dir, queue={"state": "queued", "queued_at": queued_at, "priority": priority,
+                                "attempts": attempts}, supervisor=None, lost=None, outcome=None)
+    return register_folder(registry, job_dir, versions=False)
+
+
+def _candidate(conn: Connection) -> str | None:
+    query = (sa.select(jobs_t.c.id).where(jobs_t.c.status == schema.QUEUED)
+             .order_by(jobs_t.c.priority.desc(), jobs_t.c.queued_at, jobs_t.c.id).limit(1))
+    if conn.dialect.name == "postgresql":
+        # Rows another worker is claiming right now are skipped, not waited for.
+        query = query.with_for_update(skip_locked=True)
+    return conn.execute(query).scalar()
+
+
+def claim_next(registry: Registry, *, worker: str, gpu: str | None = None,
+               now: float | None = None) -> dict | None:
+    """Atomically take the next queued job for this process; None when the queue is empty."""
+    pid = os.getpid()
+    claim = {"status": schema.RUNNING, "worker": worker, "host": liveness.this_host(), "pid": pid,
+             "pid_start": liveness.pid_start_token(pid), "gpu": gpu, "cause": None,
+             "heartbeat_at": time.time() if now is None else now,
+             "attempts": jobs_t.c.attempts + 1}
+    with registry.write() as conn:
+        job_id = _candidate(conn)
+        if job_id is None:
+            return None
+        taken = conn.execute(jobs_t.update()
+                             .where(jobs_t.c.id == job_id, jobs_t.c.status == schema.QUEUED)
+                             .values(claim)).rowcount
+        if taken != 1:  # cannot happen under the write lock / row lock; refuse rather than double-run
+            raise KohyaWrapError(f"queue claim of {job_id} raced with another worker")
+        row = dict(conn.execute(sa.select(jobs_t).where(jobs_t.c.id == job_id)).mappings().one())
+    supervisor = {k: row[k] for k in ("host", "pid", "pid_start", "worker", "gpu")}
+    update_meta(Path(row["job_dir"]), queue={"state": "claimed", "attempts": row["attempts"]},
+                supervisor=supervisor, lost=None, outcome=None)
+    return row
+
+
+def _archive_attempt(job_dir: Path, attempt: int) -> Path | None:
+    present = [name for name in ATTEMPT_FILES if (job_dir / name).exists()]
+    if not present:
+        return None
+    target = job_dir / "attempts" / str(attempt)
+    target.mkdir(parents=True, exist_ok=True)
+    for name in present:
+        shutil.move(str(job_dir / name), str(target / name))
+    return target
+
+
+def requeue(registry: Registry, job_id: str, *, reason: str = "requeued") -> dict:
+    """Put a job back in the queue; the files of its last attempt move to attempts/<n>/."""
+    row = get_job(registry, job_id, check=False)
+    job_dir = Path(row["job_dir"])
+    _archive_attempt(job_dir, int(row.get("attempts") or 0))
+    meta = read_meta(job_dir).get("queue", {})
+    enqueue(registry, job_dir, priority=int(meta.get("priority", row.get("priority") or 0)),
+            now=meta.get("queued_at") or row.get("queued_at"))
+    with registry.write() as conn:
+        conn.execute(jobs_t.update().where(jobs_t.c.id == row["id"]).values(cause=reason))
+    return get_job(registry, row["id"], check=False)
+
+
+def queued(registry: Registry) -> list[dict]:
+    query = (sa.select(jobs_t).where(jobs_t.c.status == schema.QUEUED)
+             .order_by(jobs_t.c.priority.desc(), jobs_t.c.queued_at, jobs_t.c.id))
+    with registry.read() as conn:
+        return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def unqueue(registry: Registry, job_id: str) -> dict:
+    """Take a queued job out of the queue (its folder stays, status 'prepared')."""
+    row = get_job(registry, job_id, check=False)
+    if row["status"] != schema.QUEUED:
+        raise KohyaWrapError(f"Job {row['id']} is {row['status']}, not queued.",
+                             hint="stop a running job with `kohya-wrap jobs stop`")
+    with registry.write() as conn:
+        gone = conn.execute(jobs_t.update().where(jobs_t.c.id == row["id"], jobs_t.c.status == schema.QUEUED)
+                            .values(status=schema.PREPARED)).rowcount
+    if not gone:
+        raise KohyaWrapError(f"Job {row['id']} was claimed by a worker meanwhile.",
+                             hint="stop it with `kohya-wrap jobs stop`")
+    update_meta(Path(row["job_dir"]), queue=None)
+    return {**row, "status": schema.PREPARED}
+
+
+def expand_sweeps(sweeps: list[str]) -> list[tuple[str, list[str]]]:
+    """['a.b=1,2', 'c=x,y'] -> one (name suffix, overrides) per combination, in order."""
+    from itertools import product
+
+    axes = []
+    for spec in sweeps:
+        key, sep, values = spec.partition("=")
+        choices = [v.strip() for v in values.split(",") if v.strip()]
+        if not sep or not key.strip() or not choices:
+            raise KohyaWrapError(f"Bad --sweep {spec!r}.", hint="write KEY=V1,V2,... e.g. --sweep network_dim=16,32,64")
+        axes.append([(key.strip(), value) for value in choices])
+    combos = []
+    for combo in product(*axes):
+        suffix = "-".join(f"{key.rsplit('.', 1)[-1]}{value}" for key, value in combo)
+        suffix = re.sub(r"[^A-Za-z0-9._-]+", "_", suffix)
+        combos.append((suffix, [f"{key}={value}" for key, value in combo]))
+    return combos
+
+
+def add_jobs(registry: Registry, prepare, source: str, overrides: list[str], sweeps: list[str], *,
+             name: str | None = None, priority: int = 0, force: bool = False, **prepare_kwargs) -> list[dict]:
+    """Render one job folder per sweep combination with `prepare` (runner.prepare_job), check each
+    against its limits (LimitReached unless force; the folders just made are then removed), queue all."""
+    from kohya_wrap.limits.estimate import preflight
+    from kohya_wrap.registry.folder import read_job_folder
+    from kohya_wrap.registry.jobs import speed_history
+    from kohya_wrap.registry.rows import gpu_name, leaf
+
+    combos = expand_sweeps(sweeps) if sweeps else [("", [])]
+    base = name or Path(source).stem
+    made: list[Path] = []
+    try:
+        for suffix, extra in combos:
+            job_name = f"{base}-{suffix}" if suffix else name
+            made.append(Path(prepare(source, [*overrides, *extra], name=job_name, **prepare_kwargs)))
+        history = speed_history(registry)
+        checks = []
+        for job_dir in made:
+            folder = read_job_folder(job_dir)
+            checks.append(preflight(folder.config, leaf(folder.config, "max_train_steps"), history,
+                                    gpu_name=gpu_name(folder), force=force))
+    except BaseException:
+        for job_dir in made:
+            shutil.rmtree(job_dir, ignore_errors=True)
+        raise
+    rows = []
+    for job_dir, (estimate, warnings) in zip(made, checks):
+        update_meta(job_dir, estimate={"seconds": estimate.seconds, "cost_usd": estimate.cost,
+                                       "basis": estimate.basis, "warnings": warnings})
+        rows.append(enqueue(registry, job_dir, priority=priority))
+    return rows

@@ -1,0 +1,148 @@
+"""A queue worker: claim the next job, run it through the runner, record it; stop cleanly on SIGTERM."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from kohya_wrap.errors import EXIT_FAILED, EXIT_OK, KohyaWrapError
+from kohya_wrap.limits.guards import FlagGuard, guards_for_limits
+from kohya_wrap.registry import liveness
+from kohya_wrap.registry.db import Registry
+from kohya_wrap.registry.folder import read_job_folder
+from kohya_wrap.registry.meta import update_meta
+from kohya_wrap.registry.queue import claim_next, requeue
+from kohya_wrap.registry.recorder import JobRecorder
+
+log = logging.getLogger(__name__)
+ON_TERM = ("requeue", "stop")
+GOOD = ("succeeded",)
+RUNNER_SIGNAL_CAUSES = {"terminated": "SIGTERM", "interrupted": "SIGINT"}
+
+
+@dataclass
+class WorkerOptions:
+    gpu: str | None = None
+    continue_on_error: bool = False
+    once: bool = False  # run one job, then exit
+    drain: bool = False  # exit when the queue is empty instead of waiting for more
+    on_term: str = "requeue"
+    poll_s: float = 5.0
+
+
+@dataclass
+class WorkerResult:
+    ran: list[tuple[str, str]] = field(default_factory=list)  # (job id, final status)
+    exit_code: int = EXIT_OK
+    stopped_by: str | None = None
+
+
+def default_run(job_dir: Path, **kwargs):
+    from kohya_wrap.runner import run_job
+
+    return run_job(job_dir, **kwargs)
+
+
+class Worker:
+    def __init__(self, registry: Registry, options: WorkerOptions, *,
+                 run: Callable = default_run, say: Callable[[str], None] = print):
+        if options.on_term not in ON_TERM:
+            raise KohyaWrapError(f"--on-term must be one of {', '.join(ON_TERM)}")
+        self.registry, self.options, self.run_fn, self.say = registry, options, run, say
+        self.id = f"{liveness.this_host()}:{os.getpid()}" + (f":gpu{options.gpu}" if options.gpu else "")
+        self.stopping: str | None = None
+        self._wake = threading.Event()
+        self._term_guard: FlagGuard | None = None
+
+    def install_signal_handlers(self) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._on_signal)
+
+    def _on_signal(self, signum, _frame) -> None:
+        self.request_stop(signal.Signals(signum).name)
+
+    def request_stop(self, why: str = "SIGTERM") -> None:
+        """Finish now: the running job is put back in the queue or stopped (options.on_term)."""
+        self.stopping = why
+        if self._term_guard is not None:
+            self._term_guard.raise_flag()
+        self._wake.set()
+
+    def run(self) -> WorkerResult:
+        result = WorkerResult()
+        while not self.stopping:
+            row = claim_next(self.registry, worker=self.id, gpu=self.options.gpu)
+            if row is None:
+                if self.options.drain or self.options.once:
+                    break
+                self._wake.wait(self.options.poll_s)
+                continue
+            status = self.run_one(row)
+            result.ran.append((row["id"], status))
+            if self.stopping:
+                break
+            if status not in GOOD and not self.options.continue_on_error:
+                self.say(f"worker {self.id}: job {row['id']} ended {status}; stopping "
+                         "(use --continue-on-error to go on)")
+                result.exit_code = EXIT_FAILED
+                break
+            if self.options.once:
+                break
+        result.stopped_by = self.stopping
+        return result
+
+    def _guards(self, job_dir: Path, recorder: JobRecorder) -> list:
+        limits = read_job_folder(job_dir).config.get("limits", {})
+        cause = "requeued" if self.options.on_term == "requeue" else "worker_stopped"
+        self._term_guard = FlagGuard(cause, f"worker {self.id} was asked to stop")
+        if self.stopping:
+            self._term_guard.raise_flag()
+        return [*guards_for_limits(limits, recorder.rate), self._term_guard]
+
+    def run_one(self, row: dict) -> str:
+        job_dir = Path(row["job_dir"])
+        self.say(f"worker {self.id}: running {row['id']}")
+        recorder = JobRecorder(self.registry, job_dir)
+        env = {"CUDA_VISIBLE_DEVICES": self.options.gpu} if self.options.gpu is not None else None
+        try:
+            recorder.start(worker=self.id, gpu=self.options.gpu)
+            guards = self._guards(job_dir, recorder)
+            outcome = self.run_fn(job_dir, on_event=self._feed(recorder, guards), guards=guards, env=env)
+        except KohyaWrapError as error:
+            return self._fail(recorder, error.render().replace("\n", " "))
+        except Exception as error:
+            # A bug, not a job problem: record it on the job, then let the traceback show.
+            self._fail(recorder, f"kohya-wrap crashed: {type(error).__name__}: {error}")
+            raise
+        final = recorder.finish(outcome)
+        self._term_guard = None
+        if getattr(outcome, "cause", None) in RUNNER_SIGNAL_CAUSES and not self.stopping:
+            # The runner traps SIGINT/SIGTERM while it follows the trainer and stops it itself.
+            self.stopping = RUNNER_SIGNAL_CAUSES[outcome.cause]
+        if self.stopping and self.options.on_term == "requeue" and final["status"] not in GOOD:
+            final = requeue(self.registry, row["id"], reason=f"put back by worker {self.id} ({self.stopping})")
+        self.say(f"worker {self.id}: {row['id']} {final['status']}"
+                 + (f" ({final['cause']})" if final.get("cause") else ""))
+        return final["status"]
+
+    @staticmethod
+    def _feed(recorder: JobRecorder, guards: list):
+        """Events go to the recorder; the `started` event also tells the guards when billing began."""
+        def on_event(event: dict) -> None:
+            if event.get("type") == "started":
+                for guard in guards:
+                    if hasattr(guard, "clock"):
+                        guard.clock.observe(event, event.get("t", 0.0))
+            recorder.on_event(event)
+        return on_event
+
+    def _fail(self, recorder: JobRecorder, cause: str) -> str:
+        update_meta(recorder.job_dir, outcome={"status": "failed", "cause": cause})
+        recorder.finish()
+        self.say(f"worker {self.id}: {recorder.job_id} failed: {cause}")
+        return "failed"
