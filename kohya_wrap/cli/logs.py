@@ -32,7 +32,8 @@ class DefaultToShow(click.Group):
         return super().resolve_command(ctx, args)
 
 
-@click.group("logs", cls=DefaultToShow, context_settings=CONTEXT_SETTINGS)
+@click.group("logs", cls=DefaultToShow, context_settings=CONTEXT_SETTINGS,
+             subcommand_metavar="JOB [-f] | COMMAND [ARGS]...")
 def logs():
     """Show a job's training log, or turn any sd-scripts log into events.
 

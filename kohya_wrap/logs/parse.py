@@ -24,6 +24,10 @@ class LogParser(MessageRules):
     that step's last redraw: tqdm shows a step's own avr_loss only in its last redraw. When a run resumes from a
     state and sd-scripts restarts its step counter, step numbers are shifted by the state's step (step_offset
     None = decide from the log; an int forces it).
+
+    Event time `t`: the `now` given with the bytes (live); for a log read later, the latest time the log shows
+    (rich timestamps; for steps, the training bar's start plus its elapsed time); 0 when it shows none.
+    `progress` is the training bar's latest redraw, for a live display that should not wait for the step event.
     """
 
     def __init__(self, step_offset: int | None = None):

@@ -12,7 +12,7 @@ BAR_RE = re.compile(
     r" \[(?P<elapsed>[\d:]+)<(?P<remaining>[\d:]+|\?), *(?P<rate>[\d.]+|\?)(?P<unit>[^,\]\s]*)"
     r"(?:, (?P<postfix>[^\]\r\n]*))?\]"
 )
-SGR_RE = re.compile(r"\x1b\[[0-9;]*m")  # colours: dropped
+SGR_RE = re.compile(r"\x1b\[[0-9;]*m|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")  # colours and links (OSC): dropped
 CSI_RE = re.compile(r"\x1b\[[0-9;?]*[A-Za-ln-z]|\x1b[@-Z\\-_]")  # cursor moves etc.: a break in the text
 
 
