@@ -82,7 +82,7 @@ def collect_facts(files: list[tuple], *, decode: bool, workers: int | None = Non
 
 def _inspect(todo: list[tuple[Path, str]], decode: bool, workers: int | None, known: list[str]) -> Iterable[dict]:
     jobs = [(str(path), kind, decode) for path, kind in todo]
-    workers = workers or os.cpu_count() or 1
+    workers = workers or auto_workers()
     if workers <= 1 or len(jobs) < INLINE_LIMIT:
         probe.init_worker(known)
         try:
@@ -94,6 +94,16 @@ def _inspect(todo: list[tuple[Path, str]], decode: bool, workers: int | None, kn
     with ProcessPoolExecutor(workers, mp_context=pool_context(), initializer=probe.init_worker,
                              initargs=(known,)) as pool:
         yield from pool.map(probe.inspect_file, jobs, chunksize=chunk)
+
+
+def auto_workers() -> int:
+    """Cores not already busy (1-minute load average): on a saturated machine extra processes only add cost."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        busy = int(os.getloadavg()[0] + 0.5)
+    except OSError:
+        busy = 0
+    return max(1, cores - busy)
 
 
 def pool_context():
