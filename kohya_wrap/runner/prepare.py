@@ -57,6 +57,8 @@ def prepare(source: str, overrides: Iterable[str] = (), *, dataset: Path | None 
                           launcher=config.data["launch"]["launcher"],
                           num_cpu_threads_per_process=config.data["launch"]["num_cpu_threads_per_process"],
                           backend_commit=backend.commit, platform=facts,
+                          # our optional patches write this commit into LoRA metadata in trees without .git
+                          extra_env={"KOHYA_WRAP_BACKEND_COMMIT": backend.commit} if backend.commit else None,
                           substitutions=[sub.line() for sub in substitutions])
         write_text_atomic(job_dir / jobfolder.COMMAND, spec.to_json())
     placeholder = build_spec(python="python", backend_root=Path("<sd-scripts>"), job_dir=job_dir,
