@@ -53,9 +53,13 @@ def progress_bar(label: str, quiet: bool = False):
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    console = Console(stderr=True)
+    if not console.is_terminal:  # piped or captured: a bar would only leave stray lines behind
+        yield None
+        return
     # auto_refresh off: no refresh thread, so the check's worker pool may use the cheap fork start
     with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=Console(stderr=True), transient=True, auto_refresh=False) as bar:
+                  console=console, transient=True, auto_refresh=False) as bar:
         task = bar.add_task(label, total=None)
         last = [0.0]
 
