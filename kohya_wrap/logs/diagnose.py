@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Callable
@@ -58,12 +59,18 @@ def _bad_arg(m: re.Match, ctx: Context) -> str:
     wrong = re.findall(r"--[\w-]+", text.split("arguments:", 1)[-1]) if "unrecognized" in text else []
     hint = "sd-scripts refused an argument: fix it in args.toml (or the preset / key=value override)."
     for option in wrong:
-        close = difflib.get_close_matches(option, sorted(ctx.options), n=1, cutoff=0.75)
-        hint += f" {option} is not an option" + (f"; did you mean {close[0]}?" if close else ".")
+        close = _closest(option, frozenset(ctx.options))
+        hint += f" {option} is not an option" + (f"; did you mean {close}?" if close else ".")
     choices = re.search(r"argument (--[\w-]+): invalid choice: (.*)", text)
     if choices:
         hint += f" {choices[1]} accepts {choices[2].split('(choose from', 1)[-1].rstrip(')').strip()}."
     return hint
+
+
+@functools.lru_cache(maxsize=64)
+def _closest(option: str, options: frozenset[str]) -> str | None:
+    close = difflib.get_close_matches(option, sorted(options), n=1, cutoff=0.75)
+    return close[0] if close else None
 
 
 def _import(m: re.Match, ctx: Context) -> str:

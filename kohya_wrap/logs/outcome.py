@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal as signals
 from dataclasses import asdict, dataclass
-from typing import Iterable
+from typing import Iterable, Sequence
 
 from kohya_wrap.logs.diagnose import HINTS
 from kohya_wrap.logs.events import Event, as_event
@@ -27,7 +27,7 @@ class Outcome:
 
 def decide_outcome(events: Iterable[Event | dict], *, final_output_exists: bool, exit_code: int | None,
                    signal: int | None, stop_requested: str | None = None,
-                   nonfinite_outputs: list[str] = ()) -> Outcome:
+                   nonfinite_outputs: Sequence[str] = ()) -> Outcome:
     """The exit status alone is not truth: sd-scripts exits 0 with no data, and with an all-NaN LoRA.
 
     succeeded only when the trainer exited cleanly, the final LoRA exists, every step ran and nothing went NaN.

@@ -77,8 +77,12 @@ class Splitter:
             buf = lines.pop()
             if lines[0] or not self._started:  # else the line's text was all handled already, as it came
                 self._line(lines[0], self._cr)
+            on_text = self._on_text
             for line in lines[1:]:
-                self._line(line, False)
+                if "\r" in line or "\x1b" in line:
+                    self._line(line, False)
+                else:
+                    on_text(line)  # the common case, without the call to _line
             self._cr = self._started = False
         self.mid_line = bool(buf)
         self._tail = self._live(buf)
