@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -76,10 +75,9 @@ def progress_bar(label: str, quiet: bool = False):
 def _cache_path(directory: Path, no_cache: bool) -> Path | None:
     if no_cache:
         return None
-    from kohya_wrap import paths
+    from kohya_wrap.dataset.factcache import cache_path_for
 
-    key = hashlib.sha1(str(directory.expanduser().absolute()).encode()).hexdigest()[:16]
-    return paths.cache_dir() / "check" / f"{key}.json"
+    return cache_path_for(directory)
 
 
 def _print_findings(findings, show_all: bool) -> None:

@@ -76,3 +76,13 @@ class FactCache:
 def sufficient(facts: dict, decode: bool) -> bool:
     """Caption facts never depend on decoding; image facts from a header-only pass do not answer a full one."""
     return facts.get("kind") != "image" or facts.get("decoded", False) or not decode
+
+
+def cache_path_for(directory) -> Path:
+    """The check cache of one dataset folder (shared by `data check` and the runner's pre-flight)."""
+    import hashlib
+
+    from kohya_wrap import paths
+
+    key = hashlib.sha1(str(Path(directory).expanduser().absolute()).encode()).hexdigest()[:16]
+    return paths.cache_dir() / "check" / f"{key}.json"

@@ -71,9 +71,18 @@ def _deep_check(config: ResolvedConfig, plan, progress) -> list:
     from kohya_wrap.dataset.check import check_dataset
 
     ds = config.section("dataset")
+    # sd-scripts' default max_token_length (None) means 75 tokens
+    limit = config.args().get("max_token_length") or 75
     return check_dataset(plan.scan.subsets, resolution=ds.size(), min_bucket_reso=ds.min_bucket_reso,
-                         caption_extension=ds.caption_extension, cache_path=paths.cache_dir() / "check-cache.json",
-                         progress=progress)
+                         caption_extension=ds.caption_extension, token_limit=limit,
+                         cache_path=_check_cache(ds.train_dir), progress=progress)
+
+
+def _check_cache(train_dir: str | None) -> Path:
+    """One cache file per dataset (the same as `data check` uses), so datasets do not evict each other."""
+    from kohya_wrap.dataset.factcache import cache_path_for
+
+    return cache_path_for(train_dir or ".")
 
 
 def _step_plan(config: ResolvedConfig, plan):
@@ -83,8 +92,10 @@ def _step_plan(config: ResolvedConfig, plan):
 
     ds, args = config.section("dataset"), config.args()
     every = [image for subset in plan.scan.subsets for image in subset.images]
-    sizes, _ = image_sizes(every, cache_path=paths.cache_dir() / "check-cache.json")
-    pairs = [(subset, [sizes[image] for image in subset.images if image in sizes]) for subset in plan.scan.subsets]
+    sizes, _ = image_sizes(every, cache_path=_check_cache(ds.train_dir))
+    # the rendered subsets carry the repeats that really go into dataset.toml (flat folders take the config's)
+    pairs = [(table, [sizes[image] for image in subset.images if image in sizes])
+             for table, subset in zip(plan.subsets, plan.scan.subsets)]
     return plan_steps(pairs, resolution=ds.size(), batch_size=ds.batch_size,
                       gradient_accumulation_steps=args.get("gradient_accumulation_steps", 1),
                       max_train_epochs=args.get("max_train_epochs"), max_train_steps=args.get("max_train_steps"),
