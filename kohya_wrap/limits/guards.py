@@ -149,3 +149,12 @@ def guards_for_limits(limits: dict, hourly_usd: float | None) -> list:
     if limits.get("max_hours") is not None:
         guards.append(TimeGuard(float(limits["max_hours"])))
     return guards
+
+
+def job_guards(config: dict, gpu_name: str | None) -> list:
+    """The guards for a job's config: its [limits], priced by gpu_hourly_usd or the price table."""
+    from kohya_wrap.limits.prices import hourly_rate
+
+    limits = config.get("limits", {})
+    rate = hourly_rate(limits, gpu_name)
+    return guards_for_limits(limits, rate.usd_per_hour if rate else None)

@@ -69,6 +69,11 @@ def read_job_folder(path: Path) -> JobFolder:
 
 def inspect_output(path: Path) -> dict:
     """size, sha256, key ss_* metadata and the non-finite tensors of a saved LoRA file."""
-    from kohya_wrap.reports.lora import inspect_lora
+    from kohya_wrap.reports.lora import LoraFileError, inspect_lora
 
-    return inspect_lora(path).to_dict()
+    try:
+        return inspect_lora(path).to_dict()
+    except LoraFileError as error:
+        # A file cut short (run killed while saving) is still recorded, with what is wrong with it.
+        return {"path": str(path), "bytes": path.stat().st_size, "sha256": None, "metadata": {},
+                "error": error.message}

@@ -108,7 +108,8 @@ def get_version(registry: Registry, ref: str) -> dict:
     with registry.read() as conn:
         row = conn.execute(query.order_by(versions_t.c.version.desc())).mappings().first()
         if row is None and version is None and len(ref) >= 8:
-            by_hash = sa.select(versions_t).where(versions_t.c.sha256.startswith(ref.lower()))
+            by_hash = (sa.select(versions_t).where(versions_t.c.sha256.startswith(ref.lower()))
+                       .order_by(versions_t.c.created_at.desc()))  # the same bytes saved twice: newest
             row = conn.execute(by_hash).mappings().first()
     if row is None:
         raise ModelNotFound(f"No model version {ref!r}.",

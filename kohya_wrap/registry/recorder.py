@@ -115,7 +115,7 @@ class JobRecorder:
         files, self._pending_saves = self._pending_saves, []
         try:
             sync_versions(self.registry, read_job_folder(self.job_dir), [f for f in files if f.is_file()])
-        except sa.exc.DBAPIError as error:
+        except (sa.exc.DBAPIError, OSError) as error:
             log.warning("registering saved files of %s failed (finish() retries): %s", self.job_id, error)
 
     def finish(self, outcome=None) -> dict:

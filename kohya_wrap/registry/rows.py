@@ -191,7 +191,7 @@ def version_row(folder: JobFolder, file: Path, info: dict, saved_t: float | None
     md = info.get("metadata") or {}
     entry = folder.meta.get("models", {}).get(file.name, {})
     bad = info.get("nonfinite_tensors") or []
-    problem = f"{len(bad)} tensors hold NaN/Inf: not a usable output" if bad else None
+    problem = info.get("error") or (f"{len(bad)} tensors hold NaN/Inf: not a usable output" if bad else None)
     return {
         "model_name": model_name(md, folder.config, file), "version": entry.get("version"),
         "job_id": folder.id, "uri": file.resolve().as_uri(), "sha256": info.get("sha256"),

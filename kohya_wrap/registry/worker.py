@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import threading
@@ -10,8 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from kohya_wrap.errors import EXIT_FAILED, EXIT_OK, KohyaWrapError
-from kohya_wrap.limits.guards import FlagGuard, guards_for_limits
+from kohya_wrap.errors import EXIT_FAILED, EXIT_LIMIT, EXIT_OK, KohyaWrapError
+from kohya_wrap.limits.guards import COST_LIMIT, TIME_LIMIT, FlagGuard, guards_for_limits
 from kohya_wrap.registry import liveness
 from kohya_wrap.registry.db import Registry
 from kohya_wrap.registry.folder import read_job_folder
@@ -19,10 +18,11 @@ from kohya_wrap.registry.meta import update_meta
 from kohya_wrap.registry.queue import claim_next, requeue
 from kohya_wrap.registry.recorder import JobRecorder
 
-log = logging.getLogger(__name__)
 ON_TERM = ("requeue", "stop")
 GOOD = ("succeeded",)
+STOPS_WORKER = ("failed", "stopped", "lost")  # a job cancelled by the user is no reason to stop
 RUNNER_SIGNAL_CAUSES = {"terminated": "SIGTERM", "interrupted": "SIGINT"}
+LIMIT_CAUSES = (COST_LIMIT, TIME_LIMIT)
 
 
 @dataclass
@@ -82,14 +82,14 @@ class Worker:
                     break
                 self._wake.wait(self.options.poll_s)
                 continue
-            status = self.run_one(row)
+            status, cause = self.run_one(row)
             result.ran.append((row["id"], status))
             if self.stopping:
                 break
-            if status not in GOOD and not self.options.continue_on_error:
+            if status in STOPS_WORKER and not self.options.continue_on_error:
                 self.say(f"worker {self.id}: job {row['id']} ended {status}; stopping "
                          "(use --continue-on-error to go on)")
-                result.exit_code = EXIT_FAILED
+                result.exit_code = EXIT_LIMIT if cause in LIMIT_CAUSES else EXIT_FAILED
                 break
             if self.options.once:
                 break
@@ -104,7 +104,8 @@ class Worker:
             self._term_guard.raise_flag()
         return [*guards_for_limits(limits, recorder.rate), self._term_guard]
 
-    def run_one(self, row: dict) -> str:
+    def run_one(self, row: dict) -> tuple[str, str | None]:
+        """Run one claimed job; returns its final (status, cause)."""
         job_dir = Path(row["job_dir"])
         self.say(f"worker {self.id}: running {row['id']}")
         recorder = JobRecorder(self.registry, job_dir)
@@ -114,21 +115,26 @@ class Worker:
             guards = self._guards(job_dir, recorder)
             outcome = self.run_fn(job_dir, on_event=self._feed(recorder, guards), guards=guards, env=env)
         except KohyaWrapError as error:
-            return self._fail(recorder, error.render().replace("\n", " "))
+            return self._fail(recorder, error.render().replace("\n", " ")), None
         except Exception as error:
             # A bug, not a job problem: record it on the job, then let the traceback show.
             self._fail(recorder, f"kohya-wrap crashed: {type(error).__name__}: {error}")
             raise
         final = recorder.finish(outcome)
         self._term_guard = None
-        if getattr(outcome, "cause", None) in RUNNER_SIGNAL_CAUSES and not self.stopping:
-            # The runner traps SIGINT/SIGTERM while it follows the trainer and stops it itself.
+        if self._runner_was_signalled(outcome) and not self.stopping:
             self.stopping = RUNNER_SIGNAL_CAUSES[outcome.cause]
         if self.stopping and self.options.on_term == "requeue" and final["status"] not in GOOD:
             final = requeue(self.registry, row["id"], reason=f"put back by worker {self.id} ({self.stopping})")
         self.say(f"worker {self.id}: {row['id']} {final['status']}"
                  + (f" ({final['cause']})" if final.get("cause") else ""))
-        return final["status"]
+        return final["status"], final.get("cause")
+
+    @staticmethod
+    def _runner_was_signalled(outcome) -> bool:
+        # The runner traps SIGINT/SIGTERM while it follows the trainer and stops the trainer itself
+        # (so it sent signals); a trainer interrupted from outside (`jobs stop`) shows no sent signals.
+        return getattr(outcome, "cause", None) in RUNNER_SIGNAL_CAUSES and bool(getattr(outcome, "stop_signals", None))
 
     @staticmethod
     def _feed(recorder: JobRecorder, guards: list):

@@ -68,6 +68,16 @@ def registry(db_url):
 
 
 @pytest.fixture
+def sqlite_registry(sqlite_url):
+    """For tests about processes and signals, where the database kind does not matter."""
+    from kohya_wrap.registry.db import open_registry
+
+    reg = open_registry(sqlite_url)
+    yield reg
+    reg.close()
+
+
+@pytest.fixture
 def runs(isolated_home) -> Path:
     path = isolated_home / "runs"
     path.mkdir(parents=True, exist_ok=True)
@@ -107,9 +117,10 @@ def worker_env(**extra: str) -> dict:
     return env
 
 
-def run_worker(registry, scenarios: dict[str, str] | None = None, **options):
+def run_worker(registry, scenarios: dict[str, str] | None = None, job_env: dict[str, dict] | None = None,
+               **options):
     """Run a worker in this process until the queue is empty. scenarios maps a job-id substring to the
-    stand-in scenario that job replays (e.g. a captured failed run)."""
+    stand-in scenario that job replays (e.g. a captured failed run); job_env to extra environment."""
     from kohya_wrap.registry.worker import Worker, WorkerOptions
     from kohya_wrap.runner import run_job
 
@@ -118,6 +129,9 @@ def run_worker(registry, scenarios: dict[str, str] | None = None, **options):
         for needle, scenario in (scenarios or {}).items():
             if needle in Path(job_dir).name:
                 env["STANDIN_SCENARIO"] = scenario
+        for needle, extra in (job_env or {}).items():
+            if needle in Path(job_dir).name:
+                env.update(extra)
         return run_job(job_dir, env=env or None, **kwargs)
 
     said: list[str] = []

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -95,7 +96,8 @@ def test_a_job_that_cannot_start_fails_with_its_reason(registry, standin):
 
 
 @pytest.mark.parametrize("on_term, status", [("requeue", "queued"), ("stop", "cancelled")])
-def test_sigterm_puts_the_job_back_or_stops_it(registry, standin, on_term, status):
+def test_sigterm_puts_the_job_back_or_stops_it(sqlite_registry, standin, on_term, status):
+    registry = sqlite_registry
     job = standin("long")
     enqueue(registry, job)
     worker = _spawn_worker("--on-term", on_term, STANDIN_SECONDS="12")  # first step after ~4 s
@@ -122,7 +124,7 @@ def test_sigterm_puts_the_job_back_or_stops_it(registry, standin, on_term, statu
 def test_sigkill_of_the_worker_leaves_a_row_that_jobs_ls_reports_lost(registry, standin, cli):
     job = standin("killed")
     enqueue(registry, job)
-    worker = _spawn_worker(STANDIN_SECONDS="20")  # first step after ~7 s, the rest keeps it busy
+    worker = _spawn_worker(STANDIN_SECONDS="12")  # first step after ~4 s, the rest keeps it busy
     running = None
     try:
         running = _wait_for(lambda: _running_with_steps(registry), 60, "the job to run")
@@ -171,3 +173,24 @@ def test_four_workers_twenty_jobs_each_run_exactly_once(registry, db_url, standi
     fresh = open_registry(f"sqlite:///{tmp_path / 'rebuilt.db'}")
     rebuild(fresh)
     assert snapshot(fresh) == live
+
+
+def test_jobs_stop_cancels_a_running_job_and_the_worker_goes_on(sqlite_registry, standin, cli):
+    registry = sqlite_registry
+    first, second = standin("first"), standin("second")
+    for job in (first, second):
+        enqueue(registry, job)
+    results = []
+    thread = threading.Thread(target=lambda: results.append(
+        run_worker(registry, job_env={"first": {"STANDIN_SECONDS": "8"}})))
+    thread.start()
+    try:
+        running = _wait_for(lambda: _running_with_steps(registry), 60, "the first job to run")
+        assert running["id"] == first.name
+        stopped = cli("jobs", "stop", first.name, "--grace", "5", "--json")
+        assert json.loads(stopped.output)["status"] == "cancelled"
+    finally:
+        thread.join(timeout=120)
+    [result] = results
+    assert result.ran == [(first.name, "cancelled"), (second.name, "succeeded")] and result.exit_code == 0
+    assert get_job(registry, first.name)["cause"] == "interrupted"
