@@ -72,6 +72,16 @@ class ProgressView:
         elif kind == "started":
             self._say(f"started pid {event.get('pid')}")
 
+    def progress(self, bar: dict) -> None:
+        """A live redraw of the training bar (from the parser), between step events."""
+        self.state.update(step=bar.get("step"), total=bar.get("total"), eta_s=bar.get("eta_s"))
+        avr = (bar.get("postfix") or {}).get("avr_loss")
+        if isinstance(avr, float):
+            self.state["avr_loss"] = avr
+        self.state["speed"] = _speed(bar)
+        if self.tty:
+            self._status()
+
     def _status(self) -> None:
         text = self.line()
         if self.tty:

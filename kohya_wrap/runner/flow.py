@@ -40,7 +40,7 @@ def launch(job_dir: Path, *, force: bool = False, env: dict | None = None, extra
     view = ProgressView()
     try:
         outcome = run_job(job_dir, on_event=_fan_out([view, *extra_sinks]), env=env, resume_state=resume_state,
-                          step_offset=step_offset)
+                          step_offset=step_offset, on_progress=view.progress)
     finally:
         view.close()
     _print_outcome(outcome, job_dir)

@@ -78,21 +78,29 @@ def load_spec(job_dir: Path) -> LaunchSpec:
 
 def run_job(job_dir: Path, *, on_event: EventSink | None = None, guards=(), env: dict | None = None,
             interactive: bool = False, resume_state: Path | None = None, step_offset: int = 0,
+            on_progress: Callable[[dict], None] | None = None,
             grace_s: float | None = None) -> Outcome:
-    """Launch the job's trainer, follow it to the end, decide the outcome and write the reports."""
+    """Launch the job's trainer, follow it to the end, decide the outcome and write the reports.
+
+    ON_EVENT gets every event as it is written to events.jsonl; ON_PROGRESS gets each new redraw of the
+    training bar (a step event only comes once its step is complete, with that step's final loss).
+    """
     from kohya_wrap.logs.parse import LogParser
 
     job_dir = Path(job_dir).resolve()
     spec = load_spec(job_dir)
     if resume_state is not None:
         spec = LaunchSpec.from_dict({**spec.to_dict(), "argv": spec.argv + ["--resume", str(resume_state)]})
-    grace = grace_s if grace_s is not None else _job_launch(job_dir).get("grace_seconds", 30.0)
+    grace = grace_s if grace_s is not None else _job_launch(job_dir).get("grace_seconds", 30.0)  # noqa: E501
     log = EventLog(job_dir, [sink for sink in [on_event] if sink])
     proc = process.start(spec, base_env=None if env is None else {**os.environ, **env})
     started = {"type": "started", "t": time.time(), "pid": proc.pid, "pgid": proc.pid, "host": socket.gethostname(),
                "argv": spec.argv, "resume": str(resume_state) if resume_state else None, "step_offset": step_offset}
     log.emit(started)
-    supervisor = _Supervisor(proc, log, LogParser(step_offset=step_offset or None), list(guards), grace, _job_launch(job_dir).get("stop_on_nan", True))
+    launch = _job_launch(job_dir)
+    supervisor = _Supervisor(proc, log, LogParser(step_offset=step_offset or None), list(guards), grace,
+                             launch.get("stop_on_nan", True))
+    supervisor.on_progress = on_progress
     try:
         supervisor.follow(job_dir / jobfolder.TRAIN_LOG, interactive)
         return _finish(job_dir, supervisor, step_offset)
@@ -116,6 +124,8 @@ class _Supervisor:
         self.stop: StopRequest | None = None
         self.signalled: StopRequest | None = None
         self._stopper: threading.Thread | None = None
+        self.on_progress = None
+        self._last_progress: dict | None = None
         self.stop_signals: list[str] = []
 
     def follow(self, log_path: Path, interactive: bool) -> None:
@@ -145,7 +155,14 @@ class _Supervisor:
                     raw.write(chunk)
                     for event in self.parser.feed(chunk, now):
                         self._on_event(event.to_dict(), now)
+                    self._progress()
                 self._check_guards({"type": "tick", "t": now}, now)
+
+    def _progress(self) -> None:
+        current = self.parser.progress
+        if self.on_progress is not None and current is not None and current != self._last_progress:
+            self._last_progress = current
+            self.on_progress(current)
 
     def _on_event(self, event: dict, now: float) -> None:
         event = self.log.emit(event)
