@@ -77,7 +77,7 @@ def load_spec(job_dir: Path) -> LaunchSpec:
 
 
 def run_job(job_dir: Path, *, on_event: EventSink | None = None, guards=(), env: dict | None = None,
-            interactive: bool = False, resume_state: Path | None = None, step_offset: int = 0,
+            resume_state: Path | None = None, step_offset: int = 0,
             on_progress: Callable[[dict], None] | None = None,
             grace_s: float | None = None) -> Outcome:
     """Launch the job's trainer, follow it to the end, decide the outcome and write the reports.
@@ -91,18 +91,18 @@ def run_job(job_dir: Path, *, on_event: EventSink | None = None, guards=(), env:
     spec = load_spec(job_dir)
     if resume_state is not None:
         spec = LaunchSpec.from_dict({**spec.to_dict(), "argv": spec.argv + ["--resume", str(resume_state)]})
-    grace = grace_s if grace_s is not None else _job_launch(job_dir).get("grace_seconds", 30.0)  # noqa: E501
     log = EventLog(job_dir, [sink for sink in [on_event] if sink])
     proc = process.start(spec, base_env=None if env is None else {**os.environ, **env})
     started = {"type": "started", "t": time.time(), "pid": proc.pid, "pgid": proc.pid, "host": socket.gethostname(),
                "argv": spec.argv, "resume": str(resume_state) if resume_state else None, "step_offset": step_offset}
     log.emit(started)
     launch = _job_launch(job_dir)
+    grace = grace_s if grace_s is not None else launch.get("grace_seconds", 30.0)
     supervisor = _Supervisor(proc, log, LogParser(step_offset=step_offset or None), list(guards), grace,
                              launch.get("stop_on_nan", True))
     supervisor.on_progress = on_progress
     try:
-        supervisor.follow(job_dir / jobfolder.TRAIN_LOG, interactive)
+        supervisor.follow(job_dir / jobfolder.TRAIN_LOG)
         return _finish(job_dir, supervisor, step_offset)
     finally:
         log.close()
@@ -128,7 +128,7 @@ class _Supervisor:
         self._last_progress: dict | None = None
         self.stop_signals: list[str] = []
 
-    def follow(self, log_path: Path, interactive: bool) -> None:
+    def follow(self, log_path: Path) -> None:
         pump = process.OutputPump(self.proc.stdout)
         previous = self._trap_signals()
         try:
