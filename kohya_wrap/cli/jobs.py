@@ -125,11 +125,12 @@ def stop(job, grace, as_json):
     Example:
       kohya-wrap jobs stop 20261121-082350-shape-1a2b --grace 60
     """
+    from kohya_wrap.launch.process import stop_group
     from kohya_wrap.registry.control import stop_job
     from kohya_wrap.registry.db import open_registry
     from kohya_wrap.registry.display import job_json
 
-    row = stop_job(open_registry(), job, grace_s=grace)
+    row = stop_job(open_registry(), job, lambda pgid, grace_s: stop_group(pgid, grace_s).signals, grace_s=grace)
     if as_json:
         echo_json(job_json(row))
     else:

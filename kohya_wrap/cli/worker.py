@@ -33,11 +33,12 @@ def worker(gpu, continue_on_error, once, drain, on_term, poll_s):
       kohya-wrap worker --drain --once
     """
     from kohya_wrap.registry.db import open_registry
-    from kohya_wrap.registry.worker import Worker, WorkerOptions, default_run
+    from kohya_wrap.registry.worker import Worker, WorkerOptions
+    from kohya_wrap.runner import run_job
 
     options = WorkerOptions(gpu=gpu, continue_on_error=continue_on_error, once=once, drain=drain,
                             on_term=on_term, poll_s=poll_s)
-    runner = Worker(open_registry(), options, run=default_run, say=lambda text: click.echo(text, err=True))
+    runner = Worker(open_registry(), options, run=run_job, say=lambda text: click.echo(text, err=True))
     runner.install_signal_handlers()
     click.echo(f"worker {runner.id}: waiting for jobs" + ("" if not drain else " (until the queue is empty)"),
                err=True)

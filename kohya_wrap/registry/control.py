@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import time
 from pathlib import Path
+from typing import Callable
 
 from kohya_wrap.errors import KohyaWrapError
 from kohya_wrap.registry import liveness, schema
@@ -14,46 +13,19 @@ from kohya_wrap.registry.db import Registry
 from kohya_wrap.registry.jobs import delete_job, get_job, register_folder
 from kohya_wrap.registry.meta import update_meta
 
-_ESCALATION = (signal.SIGINT, signal.SIGTERM, signal.SIGKILL)
-
-
-def _wait_group_gone(pgid: int, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if not liveness.group_alive(pgid):
-            return True
-        time.sleep(0.1)
-    return not liveness.group_alive(pgid)
-
-
-def _stop_group_here(pgid: int, grace_s: float) -> str | None:
-    """SIGINT (the trainer saves nothing but exits cleanly), then SIGTERM, then SIGKILL."""
-    for sig in _ESCALATION:
-        try:
-            os.killpg(pgid, sig)
-        except ProcessLookupError:
-            return None
-        if _wait_group_gone(pgid, grace_s if sig != signal.SIGKILL else 5.0):
-            return sig.name
-    return None
-
-
-def stop_group(pgid: int, grace_s: float) -> str | None:
-    """The launcher's escalation when it exists; our own otherwise. Returns the signal that worked."""
-    try:
-        from kohya_wrap.launch.process import stop_group as launcher_stop
-    except ImportError:
-        return _stop_group_here(pgid, grace_s)
-    return launcher_stop(pgid, grace_s)
-
 
 def _mark(registry: Registry, row: dict, status: str, cause: str) -> dict:
     update_meta(Path(row["job_dir"]), outcome={"status": status, "cause": cause, "ended_at": time.time()})
     return register_folder(registry, Path(row["job_dir"]), versions=False)
 
 
-def stop_job(registry: Registry, ref: str, *, grace_s: float = 30.0) -> dict:
-    """Stop a running (or lost but still training) job, or cancel a queued one."""
+def stop_job(registry: Registry, ref: str, stop_group: Callable[[int, float], list[str]], *,
+             grace_s: float = 30.0) -> dict:
+    """Stop a running (or lost but still training) job, or cancel a queued one.
+
+    stop_group(pgid, grace_s) signals the trainer's group with escalation (launch.process does it)
+    and returns the signals it sent.
+    """
     row = get_job(registry, ref)
     if row["status"] == schema.QUEUED:
         return _mark(registry, row, "cancelled", "cancelled by the user before it started")
@@ -64,10 +36,10 @@ def stop_job(registry: Registry, ref: str, *, grace_s: float = 30.0) -> dict:
     if not trainer_alive:
         raise KohyaWrapError(f"Job {row['id']} has no trainer process yet (it is starting).",
                              hint="try again in a few seconds")
-    needed = stop_group(int(pgid), grace_s)
+    sent = stop_group(int(pgid), grace_s)
     if row["status"] == schema.LOST:
-        return _mark(registry, row, "cancelled",
-                     f"stopped by the user after its supervisor was lost ({needed or 'already gone'})")
+        how = ", ".join(sent) if sent else "it was already gone"
+        return _mark(registry, row, "cancelled", f"stopped by the user after its supervisor was lost ({how})")
     return _wait_recorded(registry, row["id"], timeout_s=grace_s + 15.0)
 
 

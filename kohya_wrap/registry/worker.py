@@ -42,15 +42,10 @@ class WorkerResult:
     stopped_by: str | None = None
 
 
-def default_run(job_dir: Path, **kwargs):
-    from kohya_wrap.runner import run_job
-
-    return run_job(job_dir, **kwargs)
-
-
 class Worker:
     def __init__(self, registry: Registry, options: WorkerOptions, *,
-                 run: Callable = default_run, say: Callable[[str], None] = print):
+                 run: Callable, say: Callable[[str], None] = print):
+        """run is runner.run_job (passed in: the registry does not import the runner)."""
         if options.on_term not in ON_TERM:
             raise KohyaWrapError(f"--on-term must be one of {', '.join(ON_TERM)}")
         self.registry, self.options, self.run_fn, self.say = registry, options, run, say
