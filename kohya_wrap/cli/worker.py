@@ -13,7 +13,7 @@ from kohya_wrap.cli.common import CONTEXT_SETTINGS
 @click.option("--gpu", default=None, metavar="N",
               help="Run jobs on this GPU only (sets CUDA_VISIBLE_DEVICES=N for the trainer).")
 @click.option("--continue-on-error", is_flag=True, help="Go on with the next job when one fails.")
-@click.option("--once", is_flag=True, help="Run one job, then exit.")
+@click.option("--once", is_flag=True, help="Run one job (waiting for one), then exit.")
 @click.option("--drain", is_flag=True, help="Exit when the queue is empty instead of waiting for more.")
 @click.option("--on-term", type=click.Choice(["requeue", "stop"]), default="requeue", show_default=True,
               help="On SIGTERM/Ctrl-C: stop the running job and put it back in the queue, or stop it for good.")
@@ -30,7 +30,7 @@ def worker(gpu, continue_on_error, once, drain, on_term, poll_s):
     Example:
       kohya-wrap worker --gpu 0 &
       kohya-wrap worker --gpu 1 --continue-on-error &
-      kohya-wrap worker --drain --once
+      kohya-wrap worker --once --drain      # one job if one is queued, else exit
     """
     from kohya_wrap.registry.db import open_registry
     from kohya_wrap.registry.worker import Worker, WorkerOptions

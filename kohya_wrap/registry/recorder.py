@@ -87,7 +87,7 @@ class JobRecorder:
             values.update(started_at=self.started_at, pgid=event.get("pgid") or event.get("pid"))
         elif kind == "config":
             values["total_steps"] = event.get("total_steps") or event.get("steps") or values.get("total_steps")
-        elif kind == "step":
+        elif kind == "step" and (event.get("step") or 0) >= (values.get("step") or 0):
             rate = event.get("s_per_it") or (1.0 / event["it_s"] if event.get("it_s") else None)
             values.update(step=event.get("step"), total_steps=event.get("total") or values.get("total_steps"),
                           last_loss=event.get("loss", event.get("avr_loss")), mean_s_per_it=rate)

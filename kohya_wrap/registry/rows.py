@@ -60,6 +60,12 @@ def _last(events: list[dict], kind: str) -> dict:
     return next((e for e in reversed(events) if e.get("type") == kind), {})
 
 
+def _furthest_step(events: list[dict]) -> dict:
+    # Not the last one: a trainer's interrupt traceback can redraw an older progress bar.
+    steps = [e for e in events if e.get("type") == "step" and isinstance(e.get("step"), int)]
+    return max(steps, key=lambda e: e["step"], default={})
+
+
 def _s_per_it(event: dict) -> float | None:
     if event.get("s_per_it"):
         return float(event["s_per_it"])
@@ -108,7 +114,7 @@ def job_row(folder: JobFolder, hourly_usd: float | None = None) -> dict:
     """The training_jobs row that this folder describes."""
     events, summary, meta = folder.events, folder.summary, folder.meta
     status, cause, exit_code = _status(folder)
-    started, step = _last(events, "started"), _last(events, "step")
+    started, step = _last(events, "started"), _furthest_step(events)
     ended_at = (summary.get("ended_at") or _last(events, "exited").get("t")
                 or meta.get("outcome", {}).get("ended_at"))
     started_at = started.get("t") or summary.get("started_at")

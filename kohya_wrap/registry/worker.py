@@ -29,7 +29,7 @@ LIMIT_CAUSES = (COST_LIMIT, TIME_LIMIT)
 class WorkerOptions:
     gpu: str | None = None
     continue_on_error: bool = False
-    once: bool = False  # run one job, then exit
+    once: bool = False  # run one job (waiting for one unless drain), then exit
     drain: bool = False  # exit when the queue is empty instead of waiting for more
     on_term: str = "requeue"
     poll_s: float = 5.0
@@ -73,7 +73,7 @@ class Worker:
         while not self.stopping:
             row = claim_next(self.registry, worker=self.id, gpu=self.options.gpu)
             if row is None:
-                if self.options.drain or self.options.once:
+                if self.options.drain:
                     break
                 self._wake.wait(self.options.poll_s)
                 continue

@@ -135,7 +135,8 @@ def run_worker(registry, scenarios: dict[str, str] | None = None, job_env: dict[
         return run_job(job_dir, env=env or None, **kwargs)
 
     said: list[str] = []
-    result = Worker(registry, WorkerOptions(drain=True, poll_s=0.1, **options), run=run, say=said.append).run()
+    options = {"drain": True, "poll_s": 0.1, **options}
+    result = Worker(registry, WorkerOptions(**options), run=run, say=said.append).run()
     result.said = said
     return result
 

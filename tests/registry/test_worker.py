@@ -86,6 +86,21 @@ def test_continue_on_error(registry, standin):
     assert went_on.ran == [(fine.name, "succeeded")]
 
 
+def test_once_waits_for_a_job_runs_it_and_exits(sqlite_registry, standin):
+    registry = sqlite_registry
+    first, second = standin("first"), standin("second")
+    results = []
+    thread = threading.Thread(target=lambda: results.append(run_worker(registry, once=True, drain=False)))
+    thread.start()
+    time.sleep(0.5)  # the worker is polling an empty queue now
+    assert thread.is_alive()
+    for job in (first, second):
+        enqueue(registry, job)
+    thread.join(timeout=60)
+    assert results[0].ran == [(first.name, "succeeded")]
+    assert get_job(registry, second.name)["status"] == "queued"
+
+
 def test_a_job_that_cannot_start_fails_with_its_reason(registry, standin):
     job = standin("nocommand")
     (job / "command.json").unlink()
