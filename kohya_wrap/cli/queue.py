@@ -16,7 +16,8 @@ def queue():
 
     \b
     Example:
-      kohya-wrap queue add sdxl-style --dataset ./data --model ./sdxl.safetensors --sweep network_dim=16,32
+      kohya-wrap queue add sdxl-style --dataset ./data --model ./sdxl.safetensors \\
+          --sweep network.network_dim=16,32
       kohya-wrap worker --gpu 0
     """
 
@@ -48,7 +49,7 @@ def add(source, overrides, dataset, model, reg, name, sweeps, priority, force, r
     Example:
       kohya-wrap queue add sdxl-style --dataset ./data --model ./sdxl.safetensors
       kohya-wrap queue add my.toml --dataset ./data --model ./sdxl.safetensors \\
-          --sweep network_dim=16,32,64 limits.max_cost_usd=5
+          --sweep network.network_dim=16,32,64 limits.max_cost_usd=5
     """
     from kohya_wrap.registry.db import open_registry
     from kohya_wrap.registry.display import job_json

@@ -120,7 +120,8 @@ def expand_sweeps(sweeps: list[str]) -> list[tuple[str, list[str]]]:
         key, sep, values = spec.partition("=")
         choices = [v.strip() for v in values.split(",") if v.strip()]
         if not sep or not key.strip() or not choices:
-            raise KohyaWrapError(f"Bad --sweep {spec!r}.", hint="write KEY=V1,V2,... e.g. --sweep network_dim=16,32,64")
+            raise KohyaWrapError(f"Bad --sweep {spec!r}.",
+                                 hint="write SECTION.KEY=V1,V2,... e.g. --sweep network.network_dim=16,32,64")
         axes.append([(key.strip(), value) for value in choices])
     combos = []
     for combo in product(*axes):
