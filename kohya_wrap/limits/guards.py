@@ -6,6 +6,9 @@ from dataclasses import dataclass
 
 COST_LIMIT = "cost_limit"
 TIME_LIMIT = "time_limit"
+# With no earlier job to estimate from, the run itself is measured over this many steps; a
+# projection over the limit then stops it, as a pre-launch estimate would have refused it.
+MEASURE_STEPS = 3
 
 
 @dataclass(frozen=True)
@@ -22,6 +25,8 @@ class _RunClock:
     def __init__(self, started_at: float | None = None):
         self.started_at = started_at
         self.step: dict | None = None
+        self._first_step: int | None = None
+        self._measured = False
 
     def observe(self, event: dict | None, now: float) -> None:
         if self.started_at is None:
@@ -30,6 +35,15 @@ class _RunClock:
             self.started_at = min(self.started_at, float(event["t"]))
         if event and event.get("type") == "step":
             self.step = event
+
+    def measured_now(self, event: dict | None, steps: int | None) -> bool:
+        """True once: at the step event `steps` steps after the first one seen."""
+        if not steps or self._measured or not event or event.get("type") != "step":
+            return False
+        step = int(event.get("step") or 0)
+        self._first_step = step if self._first_step is None else self._first_step
+        self._measured = step - self._first_step >= steps
+        return self._measured
 
     def elapsed(self, now: float) -> float:
         return 0.0 if self.started_at is None else max(0.0, now - self.started_at)
@@ -48,14 +62,22 @@ class _RunClock:
         return None
 
 
-class CostGuard:
-    """Stops the run when time x hourly rate reaches max_cost_usd."""
+def _measured_message(what: str, steps: int) -> str:
+    return (f"{what}, measured over the first {steps} steps (no earlier job to estimate from; "
+            "start with --force to run anyway)")
 
-    def __init__(self, max_cost_usd: float, gpu_hourly_usd: float, *, started_at: float | None = None):
+
+class CostGuard:
+    """Stops the run when time x hourly rate reaches max_cost_usd (or, with measure_steps, as soon
+    as the measured projection exceeds it)."""
+
+    def __init__(self, max_cost_usd: float, gpu_hourly_usd: float, *, started_at: float | None = None,
+                 measure_steps: int | None = None):
         if max_cost_usd <= 0:
             raise ValueError("max_cost_usd must be > 0")
         self.max_cost_usd = float(max_cost_usd)
         self.hourly_usd = float(gpu_hourly_usd)
+        self.measure_steps = measure_steps
         self.clock = _RunClock(started_at)
 
     def cost(self, now: float) -> float:
@@ -67,6 +89,12 @@ class CostGuard:
 
     def check(self, event: dict | None, now: float) -> StopRequest | None:
         self.clock.observe(event, now)
+        if self.clock.measured_now(event, self.measure_steps):
+            projected = self.projected(now)
+            if projected is not None and projected > self.max_cost_usd:
+                return StopRequest(COST_LIMIT, _measured_message(
+                    f"projected cost {projected:.2f} USD > max_cost_usd {self.max_cost_usd:g} USD",
+                    self.measure_steps))
         cost = self.cost(now)
         if cost < self.max_cost_usd:
             return None
@@ -87,16 +115,24 @@ class CostGuard:
 
 
 class TimeGuard:
-    """Stops the run when its wall time reaches max_hours."""
+    """Stops the run when its wall time reaches max_hours (or, with measure_steps, as soon as the
+    measured projection exceeds it)."""
 
-    def __init__(self, max_hours: float, *, started_at: float | None = None):
+    def __init__(self, max_hours: float, *, started_at: float | None = None, measure_steps: int | None = None):
         if max_hours <= 0:
             raise ValueError("max_hours must be > 0")
         self.max_s = float(max_hours) * 3600.0
+        self.measure_steps = measure_steps
         self.clock = _RunClock(started_at)
 
     def check(self, event: dict | None, now: float) -> StopRequest | None:
         self.clock.observe(event, now)
+        if self.clock.measured_now(event, self.measure_steps):
+            projected = self.projected_s(now)
+            if projected is not None and projected > self.max_s:
+                return StopRequest(TIME_LIMIT, _measured_message(
+                    f"projected time {projected / 3600:.2f} h > max_hours {self.max_s / 3600:g} h",
+                    self.measure_steps))
         elapsed = self.clock.elapsed(now)
         if elapsed < self.max_s:
             return None
@@ -132,8 +168,10 @@ class FlagGuard:
         return self.request if self.raised else None
 
 
-def guards_for_limits(limits: dict, hourly_usd: float | None) -> list:
-    """The guards a job's [limits] section asks for (hourly_usd from limits.prices.hourly_rate)."""
+def guards_for_limits(limits: dict, hourly_usd: float | None, *, measure_steps: int | None = None) -> list:
+    """The guards a job's [limits] section asks for (hourly_usd from limits.prices.hourly_rate).
+    measure_steps: set it (MEASURE_STEPS) when no estimate was possible before launch and the user
+    did not --force: the run's own first steps then decide."""
     from kohya_wrap.errors import ConfigError, ConfigIssue
 
     guards: list = []
@@ -145,16 +183,16 @@ def guards_for_limits(limits: dict, hourly_usd: float | None) -> list:
                 "a cost limit needs an hourly price: set limits.gpu_hourly_usd, or run on a GPU "
                 "named in the price table (templates/prices.toml)",
             )])
-        guards.append(CostGuard(float(max_cost), hourly_usd))
+        guards.append(CostGuard(float(max_cost), hourly_usd, measure_steps=measure_steps))
     if limits.get("max_hours") is not None:
-        guards.append(TimeGuard(float(limits["max_hours"])))
+        guards.append(TimeGuard(float(limits["max_hours"]), measure_steps=measure_steps))
     return guards
 
 
-def job_guards(config: dict, gpu_name: str | None) -> list:
+def job_guards(config: dict, gpu_name: str | None, *, measure_steps: int | None = None) -> list:
     """The guards for a job's config: its [limits], priced by gpu_hourly_usd or the price table."""
     from kohya_wrap.limits.prices import hourly_rate
 
     limits = config.get("limits", {})
     rate = hourly_rate(limits, gpu_name)
-    return guards_for_limits(limits, rate.usd_per_hour if rate else None)
+    return guards_for_limits(limits, rate.usd_per_hour if rate else None, measure_steps=measure_steps)

@@ -160,6 +160,6 @@ def add_jobs(registry: Registry, prepare, source: str, overrides: list[str], swe
     rows = []
     for job_dir, (estimate, warnings) in zip(made, checks):
         update_meta(job_dir, estimate={"seconds": estimate.seconds, "cost_usd": estimate.cost,
-                                       "basis": estimate.basis, "warnings": warnings})
+                                       "basis": estimate.basis, "warnings": warnings, "forced": force})
         rows.append(enqueue(registry, job_dir, priority=priority))
     return rows

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Callable
 
 from kohya_wrap.errors import EXIT_FAILED, EXIT_LIMIT, EXIT_OK, KohyaWrapError
-from kohya_wrap.limits.guards import COST_LIMIT, TIME_LIMIT, FlagGuard, guards_for_limits
+from kohya_wrap.limits.guards import COST_LIMIT, MEASURE_STEPS, TIME_LIMIT, FlagGuard, guards_for_limits
 from kohya_wrap.registry import liveness
 from kohya_wrap.registry.db import Registry
 from kohya_wrap.registry.folder import read_job_folder
@@ -92,12 +92,17 @@ class Worker:
         return result
 
     def _guards(self, job_dir: Path, recorder: JobRecorder) -> list:
-        limits = read_job_folder(job_dir).config.get("limits", {})
+        folder = read_job_folder(job_dir)
+        limits = folder.config.get("limits", {})
+        estimate = folder.meta.get("estimate") or {}
+        # Queued with no estimate possible and no --force: the run's first steps decide instead.
+        unmeasured = bool(estimate) and estimate.get("seconds") is None and not estimate.get("forced")
         cause = "requeued" if self.options.on_term == "requeue" else "worker_stopped"
         self._term_guard = FlagGuard(cause, f"worker {self.id} was asked to stop")
         if self.stopping:
             self._term_guard.raise_flag()
-        return [*guards_for_limits(limits, recorder.rate), self._term_guard]
+        measure = MEASURE_STEPS if unmeasured else None
+        return [*guards_for_limits(limits, recorder.rate, measure_steps=measure), self._term_guard]
 
     def run_one(self, row: dict) -> tuple[str, str | None]:
         """Run one claimed job; returns its final (status, cause)."""

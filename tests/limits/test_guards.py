@@ -84,3 +84,40 @@ def test_guards_for_limits():
     assert kinds == [CostGuard, TimeGuard]
     with pytest.raises(ConfigError, match="limits.max_cost_usd"):
         guards_for_limits({"max_cost_usd": 5}, None)
+
+
+def _steps(guard, rate_s: float, upto: int, total: int = 100):
+    requests = []
+    for step in range(1, upto + 1):
+        t = T0 + step * rate_s
+        requests.append(guard.check({"type": "step", "t": t, "step": step, "total": total, "s_per_it": rate_s}, t))
+    return requests
+
+
+def test_without_history_the_first_steps_decide_once():
+    guard = CostGuard(1.0, 36.0, measure_steps=3)  # 100 steps x 10 s = 1000 s -> 10 USD projected
+    guard.check({"type": "started", "t": T0}, T0)
+    requests = _steps(guard, 10.0, 5)
+    assert requests[:3] == [None, None, None]
+    assert requests[3].cause == COST_LIMIT and "projected cost 10.00 USD > max_cost_usd 1 USD" in requests[3].message
+    assert "first 3 steps" in requests[3].message and "--force" in requests[3].message
+    assert requests[4] is None  # decided once; the plain limit still applies later
+
+
+def test_a_projection_under_the_limit_lets_the_run_go_on():
+    guard = CostGuard(20.0, 36.0, measure_steps=3)
+    guard.check({"type": "started", "t": T0}, T0)
+    assert _steps(guard, 10.0, 6) == [None] * 6
+
+
+def test_no_early_stop_unless_asked():
+    guard = CostGuard(1.0, 36.0)
+    guard.check({"type": "started", "t": T0}, T0)
+    assert _steps(guard, 10.0, 6) == [None] * 6
+
+
+def test_time_guard_projection():
+    guard = TimeGuard(0.1, measure_steps=2)  # 360 s allowed, 100 x 10 s projected
+    guard.check({"type": "started", "t": T0}, T0)
+    requests = _steps(guard, 10.0, 3)
+    assert requests[2].cause == TIME_LIMIT and "projected time 0.28 h > max_hours 0.1 h" in requests[2].message

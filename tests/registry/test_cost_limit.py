@@ -1,16 +1,20 @@
-"""The cost guard on a real run: 36 USD/h with a 0.05 USD limit stops the trainer 5 s after launch."""
+"""The cost guard on a real run: 36 USD/h with a 0.05 USD limit stops the trainer 5 s after launch,
+or earlier when, with no history, its first steps project past the limit."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from kohya_wrap.errors import EXIT_LIMIT
 from kohya_wrap.registry.folder import read_events
 from kohya_wrap.registry.jobs import get_job
+from kohya_wrap.registry.meta import read_meta
 from kohya_wrap.registry.models import list_versions
 from kohya_wrap.registry.queue import enqueue
 from kohya_wrap.reports.lora import inspect_lora
-from tests.registry.conftest import run_worker
+from tests.conftest import REPO
+from tests.registry.conftest import STANDIN_OVERRIDES, run_worker
 
 
 def _path(job: Path, event: dict) -> Path:
@@ -53,3 +57,21 @@ def test_cost_limit_stops_the_run_within_a_second_and_keeps_the_checkpoint(regis
     assert info.good and info.bytes > 0
     [version] = [v for v in list_versions(registry) if v["uri"].endswith(last.name)]
     assert version["sha256"] == info.sha256 and version["problem"] is None
+
+
+def test_with_no_history_the_first_steps_decide(registry, standin, cli):
+    # Queued through the CLI with no earlier job: no estimate, so the run measures itself. The
+    # replay's step rate (the real run's ~100 s/it) projects far past 0.05 USD: stopped early.
+    added = cli("queue", "add", "sdxl-style", "--dataset", REPO / "templates" / "example-dataset",
+                "--model", standin.model, *STANDIN_OVERRIDES, "limits.max_cost_usd=0.05",
+                "limits.gpu_hourly_usd=36", "--json")
+    assert added.exit_code == 0, added.output
+    [job] = json.loads(added.output)
+    assert read_meta(Path(job["job_dir"]))["estimate"]["basis"].startswith("no history yet")
+    result = run_worker(registry)
+    assert result.ran == [(job["id"], "stopped")]
+    events = read_events(Path(job["job_dir"]) / "events.jsonl")
+    limit = _one(events, "limit")
+    assert limit["cause"] == "cost_limit" and "measured over the first 3 steps" in limit["message"]
+    assert limit["t"] - _one(events, "started")["t"] < 5.0  # before the limit itself was reached
+    assert get_job(registry, job["id"])["cause"] == "cost_limit"
