@@ -47,8 +47,8 @@ class ProgressView:
         parts.append(f"elapsed {_clock(time.time() - self.started)}")
         parts.append(f"ETA {_clock(state.get('eta_s'))}")
         parts.append(f"saves {state['saves']} samples {state['samples']}")
-        if self.cost is not None and hasattr(self.cost, "progress_text"):
-            parts.append(self.cost.progress_text())
+        if self.cost is not None:
+            parts.append(self.cost.describe(time.time()))
         return " | ".join(parts)
 
     def __call__(self, event: dict) -> None:

@@ -32,19 +32,49 @@ def prepare(preset, overrides, **options) -> Prepared:
     return prepare_job_folder(preset, overrides, **options)
 
 
-def launch(job_dir: Path, *, force: bool = False, env: dict | None = None, extra_sinks=(),
-           resume_state: Path | None = None, step_offset: int = 0) -> Outcome:
-    """Run a prepared job in the foreground with live progress; returns its outcome."""
+def launch(job_dir: Path, *, force: bool = False, env: dict | None = None, resume_state: Path | None = None,
+           step_offset: int = 0) -> Outcome:
+    """Run a prepared job in the foreground: estimate against limits, record it, show live progress."""
     from kohya_wrap.progress import ProgressView
+    from kohya_wrap.registry.db import open_registry
+    from kohya_wrap.registry.recorder import JobRecorder
 
-    view = ProgressView()
+    registry = open_registry()
+    guards = _limit_guards(registry, job_dir, force)
+    recorder = JobRecorder(registry, job_dir)
+    recorder.start()
+    view = ProgressView(cost=next((guard for guard in guards if hasattr(guard, "describe")), None))
     try:
-        outcome = run_job(job_dir, on_event=_fan_out([view, *extra_sinks]), env=env, resume_state=resume_state,
-                          step_offset=step_offset, on_progress=view.progress)
+        outcome = run_job(job_dir, on_event=_fan_out([view, recorder.on_event]), guards=guards, env=env,
+                          resume_state=resume_state, step_offset=step_offset, on_progress=view.progress)
     finally:
         view.close()
+    recorder.finish(outcome)
     _print_outcome(outcome, job_dir)
     return outcome
+
+
+def _limit_guards(registry, job_dir: Path, force: bool) -> list:
+    """Refuse a run whose estimate is over [limits] (unless forced) and build the guards that enforce them."""
+    from kohya_wrap.limits.estimate import preflight
+    from kohya_wrap.limits.guards import MEASURE_STEPS, job_guards
+    from kohya_wrap.registry.folder import read_job_folder
+    from kohya_wrap.registry.jobs import speed_history
+    from kohya_wrap.registry.rows import gpu_name, leaf
+
+    folder = read_job_folder(job_dir)
+    limits = folder.config.get("limits", {})
+    if limits.get("max_cost_usd") is None and limits.get("max_hours") is None:
+        return []
+    gpu = gpu_name(folder)
+    estimate, warnings = preflight(folder.config, leaf(folder.config, "max_train_steps"), speed_history(registry),
+                                   gpu_name=gpu, force=force)
+    print(f"Estimate: {estimate.basis}")
+    for warning in warnings:
+        print(f"  warning: {warning}")
+    # With no history to estimate from, the first steps of this run are the measurement.
+    measure = MEASURE_STEPS if estimate.seconds is None and not force else None
+    return job_guards(folder.config, gpu, measure_steps=measure)
 
 
 def resume(job: str, runs_dir: Path | None = None) -> Outcome:

@@ -101,6 +101,7 @@ def run_job(job_dir: Path, *, on_event: EventSink | None = None, guards=(), env:
     supervisor = _Supervisor(proc, log, LogParser(step_offset=step_offset or None), list(guards), grace,
                              launch.get("stop_on_nan", True))
     supervisor.on_progress = on_progress
+    supervisor.check_guards(started, started["t"])  # guards bill from the launch, not from the first output
     try:
         supervisor.follow(job_dir / jobfolder.TRAIN_LOG)
         return _finish(job_dir, supervisor, step_offset)
@@ -156,7 +157,7 @@ class _Supervisor:
                     for event in self.parser.feed(chunk, now):
                         self._on_event(event.to_dict(), now)
                     self._progress()
-                self._check_guards({"type": "tick", "t": now}, now)
+                self.check_guards({"type": "tick", "t": now}, now)
 
     def _progress(self) -> None:
         current = self.parser.progress
@@ -168,13 +169,15 @@ class _Supervisor:
         event = self.log.emit(event)
         if self.stop_on_nan and event.get("type") == "error" and event.get("kind") == "nan":
             self.request(StopRequest("nan", "Loss became NaN: the run cannot recover, stopping it.", "failed"))
-        self._check_guards(event, now)
+        self.check_guards(event, now)
 
-    def _check_guards(self, event: dict, now: float) -> None:
+    def check_guards(self, event: dict, now: float) -> None:
         for guard in self.guards:
             request = guard.check(event, now)
             if request is not None and self.stop is None:
-                self.log.emit({"type": "limit", "t": now, "cause": request.cause, "message": request.message})
+                measured = guard.progress(now) if hasattr(guard, "progress") else {}
+                self.log.emit({"type": "limit", "t": now, "cause": request.cause, "message": request.message,
+                               **measured})
                 self.request(StopRequest(request.cause, request.message, getattr(request, "status", "stopped")))
 
     def _trap_signals(self) -> dict:
