@@ -52,13 +52,29 @@ def train(preset, overrides, dataset, reg, model, name, example, dry_run, resume
         raise click.UsageError("give --dataset DIR (or --example for the built-in example)")
     dry_run = dry_run or train_flow.must_dry_run(example, model)
     prepared = train_flow.prepare(preset, overrides, dataset=dataset, reg=reg, model=model, name=name,
-                                  runs_dir=runs_dir, dry_run=dry_run)
+                                  runs_dir=runs_dir, dry_run=dry_run, progress=_check_progress())
     _show_plan(prepared)
     if dry_run or prepared.spec is None:
         click.echo(f"Stopping here: {train_flow.dry_run_reason(dry_run, prepared, model)}")
         return
     outcome = train_flow.launch(prepared.job_dir, force=force)
     raise SystemExit(STATUS_EXIT.get(outcome.status, EXIT_FAILED))
+
+
+def _check_progress():
+    """'checking dataset: 120/3000' on a terminal while every image and caption is checked; nothing otherwise."""
+    import sys
+
+    if not sys.stderr.isatty():
+        return None
+
+    def show(done: int, total: int) -> None:
+        end = "\n" if done >= total else ""
+        click.echo(f"\rchecking dataset: {done}/{total}", nl=False, err=True)
+        if end:
+            click.echo("", err=True)
+
+    return show
 
 
 def _show_plan(prepared) -> None:
