@@ -38,7 +38,7 @@ def doctor(smoke, smoke_model, tokenizer_dir, as_json):
         _print_checks(checks)
     smoke_result = None
     if smoke:
-        smoke_result = _smoke(inputs, checks, smoke_model, tokenizer_dir, as_json)
+        smoke_result = _smoke(inputs, checks, smoke_model, as_json)
     counts = doc.summary_counts(checks)
     if as_json:
         echo_json({"platform": inputs.facts.to_dict() if inputs.facts else None,
@@ -65,9 +65,9 @@ def _print_checks(checks) -> None:
             click.echo(f"        hint: {check.hint}")
 
 
-def _smoke(inputs, checks, model, tokenizer_dir, as_json) -> dict | None:
+def _smoke(inputs, checks, model, as_json) -> dict | None:
     from kohya_wrap.backend import doctor as doc
-    from kohya_wrap.backend.smoke import run_smoke
+    from kohya_wrap.runner.smoke import run_smoke
 
     say = (lambda line: click.echo(line, err=True)) if as_json else click.echo
     blocking = [c.name for c in checks if c.status == doc.FAIL and c.name in ("backend", "python", "packages")]
@@ -76,8 +76,7 @@ def _smoke(inputs, checks, model, tokenizer_dir, as_json) -> dict | None:
         return None
     say("Smoke test")
     started = time.time()
-    result = run_smoke(inputs.backend, inputs.facts, model=model, tokenizer_dir=tokenizer_dir,
-                       progress=lambda line: say(f"  {line}"))
+    result = run_smoke(inputs.backend, model=model, progress=lambda line: say(f"  {line}"))
     total = round(time.time() - started, 1)
     made = result.checkpoint
     detail = (("reused" if made.get("reused") else f"built in {made.get('seconds')} s") + f" {made.get('path')}; "

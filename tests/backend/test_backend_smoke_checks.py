@@ -10,12 +10,10 @@ from pathlib import Path
 import pytest
 
 from kohya_wrap.backend import smoke
-from kohya_wrap.backend.platform import Facts, apply_profile
 
 from samples import FIXTURES
 
 RUN = FIXTURES / "sdxl-cpu-run"
-CPU = Facts(arch="x86_64", os="Linux", python=sys.executable, torch="2.13.0+cpu", bf16_supported=True)
 
 
 def write_safetensors(path: Path, header: dict) -> Path:
@@ -59,59 +57,57 @@ def test_failed_build_is_a_backend_error(tmp_path):
         smoke.build_random_checkpoint(backend, tmp_path / "m.safetensors", progress=lambda line: None)
 
 
-def test_job_files_follow_the_profile(tmp_path):
-    pytest.importorskip("PIL")
-    args, subs = apply_profile(CPU, smoke.smoke_args(tmp_path, Path("/m.safetensors"), Path("/tok"), 2))
-    assert [s.key for s in subs] == ["device"]
-    images = smoke.write_dataset(tmp_path / "train", 256)
-    smoke.write_job(tmp_path, args, images, 256, use_cpu=True)
-    from kohya_wrap.tomlcompat import loads
-    import yaml
+def test_smoke_job_is_an_ordinary_valid_job():
+    from kohya_wrap.config.resolve import resolve
 
-    dataset = loads((tmp_path / "dataset.toml").read_text())
-    assert dataset["datasets"][0]["subsets"] == [{"image_dir": str(images), "num_repeats": 2}]
-    assert loads((tmp_path / "args.toml").read_text())["smoke"]["max_train_steps"] == 2
-    accelerate = yaml.safe_load((tmp_path / "accelerate.yaml").read_text())
-    assert accelerate["use_cpu"] is True and accelerate["mixed_precision"] == "bf16"
+    config = resolve("sdxl-style", smoke.smoke_overrides(2, 256, 2))
+    args = config.args()
+    assert (args["max_train_steps"], args["network_dim"], args["output_name"]) == (2, 4, "smoke_lora")
+    assert "save_state" not in args and config.data["platform"]["allow_cpu"] is True
+    assert config.section("dataset").size() == (256, 256)
+
+
+def test_smoke_dataset_layout(tmp_path):
+    pytest.importorskip("PIL")
+    images = smoke.write_dataset(tmp_path / "train", 64)
+    assert images.name == "2_smoke"
     assert sorted(p.name for p in images.iterdir()) == [f"{c}.{e}" for c in sorted(smoke.SMOKE_IMAGES) for e in ("png", "txt")]
 
 
-def lora_job(tmp_path: Path, header_file: str, log: Path) -> tuple[Path, dict]:
-    """A job folder holding a LoRA with a real header from the CPU run, and a real log."""
-    args = {"output_dir": str(tmp_path / "output"), "output_name": "shape_lora"}
-    (tmp_path / "output").mkdir()
+def real_events(*logs: Path) -> list[dict]:
+    from kohya_wrap.logs.parse import parse_files
+
+    return [event.to_dict() for event in parse_files(list(logs))]
+
+
+def lora_file(tmp_path: Path, header_file: str) -> Path:
+    """A LoRA with a real header from the CPU run (zero-filled data)."""
     header = json.loads((RUN / "lora" / header_file).read_text())
-    write_safetensors(tmp_path / "output" / "shape_lora.safetensors", header)
-    (tmp_path / "train.log").write_bytes(log.read_bytes())
-    return tmp_path, args
+    return write_safetensors(tmp_path / "shape_lora.safetensors", header)
 
 
-def test_real_run_outputs_pass_the_checks(tmp_path):
-    job, args = lora_job(tmp_path, "shape_lora-step00000006.safetensors.header.json", RUN / "stderr.log")
-    result = smoke.SmokeResult(ok=False, job_dir=str(job), exit_code=0)
-    smoke.check_outputs(job, args, 6, result)
+def test_real_run_passes_the_checks(tmp_path):
+    result = smoke.SmokeResult(ok=False, job_dir=str(tmp_path), exit_code=0, status="succeeded")
+    events = real_events(RUN / "stdout.log", RUN / "stderr.log")
+    smoke.check_run(result, events, lora_file(tmp_path, "shape_lora-step00000006.safetensors.header.json"), 6)
     assert result.problems == []
     assert (result.ss_steps, result.lora_tensors, result.steps_seen) == ("6", 2166, 6)
 
 
-def test_wrong_step_count_and_exit_code_are_problems(tmp_path):
-    job, args = lora_job(tmp_path, "shape_lora-step00000002.safetensors.header.json", RUN / "stderr.log")
-    result = smoke.SmokeResult(ok=False, job_dir=str(job), exit_code=1)
-    smoke.check_outputs(job, args, 6, result)
-    assert result.problems[0].startswith("trainer exited with 1")
+def test_wrong_step_count_and_status_are_problems(tmp_path):
+    result = smoke.SmokeResult(ok=False, job_dir=str(tmp_path), exit_code=1, status="failed")
+    events = real_events(RUN / "stdout.log", RUN / "stderr.log")
+    smoke.check_run(result, events, lora_file(tmp_path, "shape_lora-step00000002.safetensors.header.json"), 6)
+    assert result.problems[0] == "the run ended failed (exit 1)"
     assert "LoRA metadata ss_steps is '2', expected 6" in result.problems
 
 
 def test_no_data_run_exits_zero_but_fails_the_check(tmp_path):
-    log = RUN / "failed-runs" / "fail_bad_folder_name.stderr.log"
-    (tmp_path / "train.log").write_bytes(log.read_bytes())
-    result = smoke.SmokeResult(ok=False, job_dir=str(tmp_path), exit_code=0)
-    smoke.check_outputs(tmp_path, {"output_dir": str(tmp_path / "out"), "output_name": "x"}, 2, result)
-    assert result.problems == ["sd-scripts found no training data (it exits 0 in that case)",
-                               f"no LoRA was saved at {tmp_path / 'out' / 'x.safetensors'}"]
-
-
-def test_step_pattern_reads_tqdm_redraws():
-    log = (RUN / "stderr.log").read_bytes()
-    steps = [int(m.group(1)) for m in smoke.STEP_PATTERN.finditer(log)]
-    assert steps and max(steps) == 6 and all(m.group(2) == b"6" for m in smoke.STEP_PATTERN.finditer(log))
+    failed = RUN / "failed-runs"
+    events = real_events(failed / "fail_bad_folder_name.stdout.log", failed / "fail_bad_folder_name.stderr.log")
+    result = smoke.SmokeResult(ok=False, job_dir=str(tmp_path), exit_code=0, status="failed")
+    smoke.check_run(result, events, tmp_path / "out" / "x.safetensors", 2)
+    assert result.problems[0] == "the run ended failed (exit 0)"
+    assert any(problem.startswith("no_data: No data found") for problem in result.problems)
+    assert "the events show 0 of 2 steps" in result.problems
+    assert result.problems[-1] == f"no LoRA was saved at {tmp_path / 'out' / 'x.safetensors'}"
