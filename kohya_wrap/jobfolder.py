@@ -41,3 +41,19 @@ def find_job(job: str | Path, runs_dir: Path | None = None) -> Path:
         raise KohyaWrapError(f"No job {str(job)!r} in {root}.", hint="`kohya-wrap jobs ls` lists jobs; or give the job folder's path")
     names = ", ".join(path.name for path in matches[:5])
     raise KohyaWrapError(f"{str(job)!r} matches {len(matches)} jobs: {names}", hint="give more of the job id")
+
+
+def read_args(job_dir: Path) -> dict:
+    """sd-scripts arguments from args.toml, sections flattened the way sd-scripts does (later key wins)."""
+    from kohya_wrap.tomlcompat import loads
+
+    path = Path(job_dir) / "args.toml"
+    if not path.is_file():
+        return {}
+    flat: dict = {}
+    for key, value in loads(path.read_text(encoding="utf-8")).items():
+        if isinstance(value, dict):
+            flat.update(value)
+        else:
+            flat[key] = value
+    return flat

@@ -64,13 +64,9 @@ def read_json(path: Path) -> dict:
 
 def flat_args(job_dir: Path) -> dict:
     """sd-scripts arguments from args.toml, sections flattened the way sd-scripts does (later key wins)."""
-    flat: dict = {}
-    for key, value in read_toml(Path(job_dir) / "args.toml").items():
-        if isinstance(value, dict):
-            flat.update(value)
-        else:
-            flat[key] = value
-    return flat
+    from kohya_wrap.jobfolder import read_args
+
+    return read_args(job_dir)
 
 
 def resolve_path(job_dir: Path, value: str) -> Path:

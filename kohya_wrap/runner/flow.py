@@ -82,7 +82,7 @@ def resume(job: str, runs_dir: Path | None = None) -> Outcome:
     from kohya_wrap.resume import find_resume_point, state_loaded
 
     job_dir = jobfolder.find_job(job, runs_dir)
-    output_dir = _args(job_dir)["output_dir"]
+    output_dir = jobfolder.read_args(job_dir)["output_dir"]
     point = find_resume_point(Path(output_dir))
     log_path = job_dir / jobfolder.TRAIN_LOG
     log_start = log_path.stat().st_size if log_path.exists() else 0
@@ -91,13 +91,6 @@ def resume(job: str, runs_dir: Path | None = None) -> Outcome:
     loaded, detail = state_loaded(log_path.read_bytes()[log_start:])
     print(("  " if loaded else "  WARNING: ") + detail)
     return outcome
-
-
-def _args(job_dir: Path) -> dict:
-    from kohya_wrap.tomlcompat import loads
-
-    data = loads((job_dir / "args.toml").read_text(encoding="utf-8"))
-    return {key: value for table in data.values() if isinstance(table, dict) for key, value in table.items()}
 
 
 def _fan_out(sinks):

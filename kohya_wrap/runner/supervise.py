@@ -245,11 +245,8 @@ def _good_lora(path: Path) -> bool:
 
 
 def _output_target(job_dir: Path) -> tuple[Path, str]:
-    from kohya_wrap.tomlcompat import loads
-
-    args = loads((job_dir / "args.toml").read_text(encoding="utf-8"))
-    flat = {key: value for section in args.values() if isinstance(section, dict) for key, value in section.items()}
-    return Path(flat["output_dir"]), flat["output_name"]
+    args = jobfolder.read_args(job_dir)
+    return Path(args["output_dir"]), args["output_name"]
 
 
 def _write_reports(job_dir: Path, outcome: Outcome) -> None:
