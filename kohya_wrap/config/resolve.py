@@ -132,7 +132,7 @@ def _validate_wrapper(name: str, values: dict, provenance: dict) -> list[ConfigI
         for item in error.errors():
             key = ".".join(str(part) for part in item["loc"][:1])
             full = f"{name}.{key}"
-            problem = "unknown key" if item["type"] == "extra_forbidden" else item["msg"]
+            problem = "unknown key" if item["type"] == "extra_forbidden" else item["msg"].removeprefix("Value error, ")
             suggestion = closest(key, fields) if item["type"] == "extra_forbidden" else None
             found.append(ConfigIssue(full, problem, provenance.get(full, "default"), suggestion))
         return found

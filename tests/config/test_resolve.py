@@ -112,3 +112,12 @@ def test_validate_cli_exit_code_and_message(cli):
     assert "Traceback" not in result.output
     ok = cli("config", "validate", "sdxl-style", "network.network_dim=8")
     assert ok.exit_code == 0 and "valid" in ok.output
+
+
+def test_wrapper_section_values_are_checked_with_a_plain_message():
+    with pytest.raises(ConfigError) as caught:
+        resolve("sdxl-style", ["dataset.resolution=[1024, 1024, 3]", "launch.launcher=ssh"])
+    text = caught.value.render()
+    assert "dataset.resolution: resolution is one size (1024) or [width, height]" in text
+    assert "Value error" not in text
+    assert "launch.launcher: Input should be 'accelerate' or 'python'" in text
