@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from kohya_wrap import paths
 from kohya_wrap.errors import BackendError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from kohya_wrap.tomlcompat import tomllib
 
 PIN_FILE = "sd-scripts.toml"
 

@@ -3,13 +3,8 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10 only
-    import tomli as tomllib
+from kohya_wrap.tomlcompat import tomllib
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 
