@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+
 from kohya_wrap.tomlcompat import tomllib
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
