@@ -7,8 +7,6 @@ from pathlib import Path
 import click
 
 from kohya_wrap.cli.common import CONTEXT_SETTINGS, echo_json, json_option, overrides_argument
-from kohya_wrap.config.build import plan_dataset, render_into
-from kohya_wrap.config.resolve import resolve
 
 
 @click.group(context_settings=CONTEXT_SETTINGS)
@@ -35,6 +33,8 @@ def validate_command(preset, overrides, model, as_json):
     Example:
       kohya-wrap config validate sdxl-style network.network_dim=16 ~training.noise_offset
     """
+    from kohya_wrap.config.resolve import resolve
+
     resolved = resolve(preset, overrides, model=model, check_model=model is not None)
     if as_json:
         echo_json({"valid": True, "config": resolved.data, "provenance": resolved.provenance})
@@ -58,6 +58,9 @@ def render_command(preset, overrides, dataset, reg, model, out_dir, name):
     Example:
       kohya-wrap config render sdxl-style --dataset ./data --model base.safetensors --out ./job
     """
+    from kohya_wrap.config.build import plan_dataset, render_into
+    from kohya_wrap.config.resolve import resolve
+
     resolved = resolve(preset, overrides, dataset=dataset, reg=reg, model=model, check_model=True)
     plan = plan_dataset(resolved)
     for finding in plan.findings:
