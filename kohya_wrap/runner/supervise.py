@@ -16,17 +16,9 @@ from kohya_wrap import jobfolder
 from kohya_wrap.errors import BackendError
 from kohya_wrap.launch import process
 from kohya_wrap.launch.spec import LaunchSpec
+from kohya_wrap.limits.guards import StopRequest
 
 EventSink = Callable[[dict], None]
-
-
-@dataclass
-class StopRequest:
-    """Why a guard (cost, time, NaN, user) wants the run stopped."""
-
-    cause: str
-    message: str
-    status: str = "stopped"
 
 
 @dataclass
@@ -168,7 +160,7 @@ class _Supervisor:
     def _on_event(self, event: dict, now: float) -> None:
         event = self.log.emit(event)
         if self.stop_on_nan and event.get("type") == "error" and event.get("kind") == "nan":
-            self.request(StopRequest("nan", "Loss became NaN: the run cannot recover, stopping it.", "failed"))
+            self.request(StopRequest("nan", "Loss became NaN: the run cannot recover, stopping it."))
         self.check_guards(event, now)
 
     def check_guards(self, event: dict, now: float) -> None:
@@ -178,7 +170,7 @@ class _Supervisor:
                 measured = guard.progress(now) if hasattr(guard, "progress") else {}
                 self.log.emit({"type": "limit", "t": now, "cause": request.cause, "message": request.message,
                                **measured})
-                self.request(StopRequest(request.cause, request.message, getattr(request, "status", "stopped")))
+                self.request(request)
 
     def _trap_signals(self) -> dict:
         """Ctrl-C or SIGTERM to kohya-wrap stops the child's group (never orphans it); handled in the loop."""
@@ -187,7 +179,7 @@ class _Supervisor:
 
         def note(signum, frame):
             cause, message = USER_STOPS[signum]
-            self.signalled = StopRequest(cause, message, "cancelled")
+            self.signalled = StopRequest(cause, message)
 
         return {signum: signal.signal(signum, note) for signum in USER_STOPS}
 
