@@ -139,6 +139,26 @@ def plan_normalise(items: list[Target], lowercase: bool = False, dedupe: bool = 
     return edits
 
 
+def first_line(target: Target) -> str | None:
+    """The stripped first line of the caption sd-scripts reads for this image (None: it has no caption)."""
+    if target.caption is None:
+        return None
+    return decode_caption(target.caption.read_bytes()).split("\n")[0].strip()
+
+
+def plan_first_line(target: Target, text: str, caption_extension: str) -> CaptionEdit | None:
+    """Make `text` the first line of the image's own caption file, keeping its other lines; None when unchanged.
+    A caption found under the face-crop fallback name (possibly shared) is left alone: the own file is created."""
+    own = rules.own_caption_path(target.image, caption_extension)
+    if target.caption is None or target.caption != own:
+        return CaptionEdit(own, None, text)
+    old = own.read_bytes()
+    lines = decode_caption(old).split("\n")
+    if lines[0].strip() == text:
+        return None
+    return CaptionEdit(own, old, "\n".join([text] + lines[1:]).rstrip("\n"))
+
+
 def tag_frequencies(items: list[Target]) -> list[tuple[str, int]]:
     counts = Counter()
     for target in items:
