@@ -3,7 +3,7 @@
 Run:  python bench/bench_lora_scan.py [--rank 32] [--repeat 3]
 Builds SDXL-LoRA-shaped files (the real 2,166 tensor names and shapes of the captured run's header, at the
 rank given) in fp16 and bf16, then times:
-  ours   kohya_wrap.reports.lora.find_nonfinite (header read + mask test of the raw bits, chunked)
+  ours   kohya_wrap.artifacts.lora.find_nonfinite (header read + mask test of the raw bits, chunked)
   naive  safetensors.numpy.load_file + np.isfinite per tensor (bf16: numpy has none, so the usual
          uint16 -> float32 shift first, reading the raw tensor bytes)
 and prints both, the ratio, and writes the numbers to bench/results/lora_scan.txt.
@@ -25,7 +25,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from kohya_wrap.reports.lora import find_nonfinite, read_header  # noqa: E402
+from kohya_wrap.artifacts.lora import find_nonfinite, read_header  # noqa: E402
 
 HEADER = ROOT / "tests" / "fixtures" / "sdxl-cpu-run" / "lora" / "shape_lora-step00000006.safetensors.header.json"
 

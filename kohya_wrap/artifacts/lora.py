@@ -130,23 +130,29 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def find_nonfinite(path: Path, header: dict, data_start: int) -> list[str]:
-    """Names of float tensors holding at least one NaN or Inf, scanned from a read-only memory map."""
+def find_nonfinite(path: Path, header: dict, data_start: int, data=None) -> list[str]:
+    """Names of float tensors holding at least one NaN or Inf, scanned from a read-only memory map.
+    Also refuses a data section that is shorter than the header says (a file cut off after its header)."""
     import numpy as np
 
-    size = Path(path).stat().st_size
-    if size <= data_start:
-        return []
-    data = np.memmap(path, dtype=np.uint8, mode="r", offset=data_start)
+    if data is None:
+        size = Path(path).stat().st_size
+        data = np.memmap(path, dtype=np.uint8, mode="r") if size else np.zeros(0, dtype=np.uint8)
+    body = data[data_start:]
+    specs = {name: spec for name, spec in header.items() if name != "__metadata__" and isinstance(spec, dict)}
+    needed = max((int(spec.get("data_offsets", [0, 0])[1]) for spec in specs.values()), default=0)
+    if needed > len(body):
+        raise LoraFileError(f"{path}: the header promises {needed} bytes of tensor data but the file holds "
+                            f"{len(body)}", hint="the file is truncated (was the run killed while saving?)")
     bad = []
-    for name, spec in header.items():
-        if name == "__metadata__" or spec.get("dtype") not in _FLOAT_MASKS:
+    for name, spec in specs.items():
+        if spec.get("dtype") not in _FLOAT_MASKS:
             continue
         width, mask, view = _FLOAT_MASKS[spec["dtype"]]
         begin, end = spec["data_offsets"]
-        if end > len(data) or (end - begin) % width:
+        if end > len(body) or (end - begin) % width:
             raise LoraFileError(f"{path}: tensor {name} lies outside the file", hint="the file is truncated")
-        values = data[begin:end].view(view)
+        values = body[begin:end].view(view)
         if _has_nonfinite(values, np.dtype(view).type(mask)):
             bad.append(name)
     return bad
@@ -160,25 +166,46 @@ def _has_nonfinite(values, mask) -> bool:
     return False
 
 
+_INSPECTED: dict[tuple, LoraInfo] = {}
+
+
 def inspect_lora(path: Path) -> LoraInfo:
-    """Read a LoRA's header and metadata, hash it, and list tensors with NaN/Inf (never loads torch)."""
+    """Read a LoRA's header and metadata, hash it, and list tensors with NaN/Inf (never loads torch).
+
+    One memory map serves the hash and the scan, and a file unchanged since it was last inspected in
+    this process (same size, mtime and inode) is not read again: a job's end reads each output once."""
+    import numpy as np
+
     path = Path(path)
     if not path.is_file():
         raise LoraFileError(f"{path}: no such file")
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ino)
+    if key in _INSPECTED:
+        return _INSPECTED[key]
     header, data_start = read_header(path)
     metadata = header.get("__metadata__") or {}
+    if not isinstance(metadata, dict):
+        raise LoraFileError(f"{path}: __metadata__ is not a JSON object")
     names = [key for key in header if key != "__metadata__"]
     dtypes: dict[str, int] = {}
     for name in names:
-        dtype = header[name].get("dtype", "?")
+        dtype = header[name].get("dtype", "?") if isinstance(header[name], dict) else "?"
         dtypes[dtype] = dtypes.get(dtype, 0) + 1
-    return LoraInfo(
-        path=path,
-        bytes=path.stat().st_size,
-        sha256=sha256_file(path),
-        metadata=key_metadata(metadata),
-        tensors=len(names),
-        nonfinite_tensors=find_nonfinite(path, header, data_start),
-        dtypes=dtypes,
-        header_bytes=data_start - 8,
-    )
+    data = np.memmap(path, dtype=np.uint8, mode="r")
+    info = LoraInfo(path=path, bytes=stat.st_size, sha256=hashlib.sha256(data).hexdigest(),
+                    metadata=key_metadata(metadata), tensors=len(names),
+                    nonfinite_tensors=find_nonfinite(path, header, data_start, data),
+                    dtypes=dtypes, header_bytes=data_start - 8)
+    _INSPECTED[key] = info
+    return info
+
+
+def inspect_output(path: Path) -> dict:
+    """size, sha256, key ss_* metadata and the non-finite tensors of a saved LoRA, or its problem."""
+    try:
+        return inspect_lora(path).to_dict()
+    except LoraFileError as error:
+        # A file cut short (run killed while saving) is still recorded, with what is wrong with it.
+        return {"path": str(path), "bytes": Path(path).stat().st_size, "sha256": None, "metadata": {},
+                "error": error.message}

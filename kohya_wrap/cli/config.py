@@ -58,13 +58,11 @@ def render_command(preset, overrides, dataset, reg, model, out_dir, name):
     Example:
       kohya-wrap config render sdxl-style --dataset ./data --model base.safetensors --out ./job
     """
-    from kohya_wrap.config.build import plan_dataset, render_into
-    from kohya_wrap.config.resolve import resolve
+    from kohya_wrap.runner.prepare import render_config
 
-    resolved = resolve(preset, overrides, dataset=dataset, reg=reg, model=model, check_model=True)
-    plan = plan_dataset(resolved)
-    for finding in plan.findings:
+    files, findings = render_config(preset, overrides, dataset=dataset, reg=reg, model=model, out_dir=out_dir,
+                                    name=name)
+    for finding in findings:
         click.echo(f"{finding.severity}: {finding.path or ''} {finding.message}", err=True)
-    files = render_into(resolved, plan.subsets, out_dir, name or resolved.data["meta"]["name"])
     for file_name in files:
         click.echo(str(Path(out_dir) / file_name))

@@ -38,7 +38,7 @@ def ls(statuses, limit, as_json):
       kohya-wrap jobs ls --status failed --status lost --json
     """
     from kohya_wrap.registry.db import open_registry
-    from kohya_wrap.registry.display import job_json, jobs_table
+    from kohya_wrap.cli.display import job_json, jobs_table
     from kohya_wrap.registry.jobs import list_jobs
 
     rows = list_jobs(open_registry(), statuses=statuses, limit=limit)
@@ -61,7 +61,7 @@ def show(job, as_json):
       kohya-wrap jobs show 20261121-082350-shape-1a2b --json
     """
     from kohya_wrap.registry.db import open_registry
-    from kohya_wrap.registry.display import job_details, job_json
+    from kohya_wrap.cli.display import job_details, job_json
     from kohya_wrap.registry.jobs import get_job
     from kohya_wrap.registry.models import list_versions
 
@@ -125,12 +125,11 @@ def stop(job, grace, as_json):
     Example:
       kohya-wrap jobs stop 20261121-082350-shape-1a2b --grace 60
     """
-    from kohya_wrap.launch.process import stop_group
-    from kohya_wrap.registry.control import stop_job
+    from kohya_wrap.runner.control import stop_job
     from kohya_wrap.registry.db import open_registry
-    from kohya_wrap.registry.display import job_json
+    from kohya_wrap.cli.display import job_json
 
-    row = stop_job(open_registry(), job, lambda pgid, grace_s: stop_group(pgid, grace_s).signals, grace_s=grace)
+    row = stop_job(open_registry(), job, grace_s=grace)
     if as_json:
         echo_json(job_json(row))
     else:
@@ -150,7 +149,7 @@ def rm(job, keep_files, yes, as_json):
     Example:
       kohya-wrap jobs rm 20261121-082350-shape-1a2b --yes
     """
-    from kohya_wrap.registry.control import remove_job
+    from kohya_wrap.runner.control import remove_job
     from kohya_wrap.registry.db import open_registry
     from kohya_wrap.registry.jobs import get_job
 

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import click
 
-from kohya_wrap import paths
 from kohya_wrap.cli.common import CONTEXT_SETTINGS, json_option
 from kohya_wrap.errors import KohyaWrapError
 
@@ -112,24 +111,15 @@ def parse(logfiles: tuple[Path, ...], tensorboard_dir: Path | None, step_offset:
 
 
 def find_log(job: str) -> Path:
-    """JOB as a log file, a job folder, or a (prefix of a) job id under the runs folder."""
+    """JOB as a log file, a job folder, or a job reference (job.folder.find's one rule)."""
+    from kohya_wrap.job.folder import find
+
     given = Path(job).expanduser()
     if given.is_file():
         return given
     if given.is_dir():
         return given / LOG_NAME
-    runs = paths.runs_dir()
-    exact = runs / job
-    if exact.is_dir():
-        return exact / LOG_NAME
-    matches = sorted(p for p in runs.iterdir() if p.is_dir() and p.name.startswith(job)) if runs.is_dir() else []
-    if len(matches) == 1:
-        return matches[0] / LOG_NAME
-    if matches:
-        names = ", ".join(p.name for p in matches[:5])
-        raise KohyaWrapError(f"{job!r} matches {len(matches)} jobs: {names}", hint="give more of the job id")
-    raise KohyaWrapError(f"no job {job!r} in {runs}", hint="`kohya-wrap jobs ls` shows the job ids; "
-                                                           "a job folder or log file path works too")
+    return find(job) / LOG_NAME
 
 
 def job_has_exited(job_dir: Path) -> bool:

@@ -33,7 +33,7 @@ def ls(name, tag, as_json):
       kohya-wrap models ls shape_lora --tag best --json
     """
     from kohya_wrap.registry.db import open_registry
-    from kohya_wrap.registry.display import versions_table
+    from kohya_wrap.cli.display import versions_table
     from kohya_wrap.registry.models import list_versions
 
     rows = list_versions(open_registry(), name, tag)
@@ -56,7 +56,7 @@ def show(ref, as_json):
       kohya-wrap models show shape_lora:v2
     """
     from kohya_wrap.registry.db import open_registry
-    from kohya_wrap.registry.display import version_details
+    from kohya_wrap.cli.display import version_details
     from kohya_wrap.registry.models import get_version
 
     row = get_version(open_registry(), ref)

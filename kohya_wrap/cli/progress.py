@@ -1,4 +1,4 @@
-"""Live progress in the terminal: a rich status line on a TTY, plain lines otherwise."""
+"""Live progress in the terminal (face 1): a status line on a TTY, plain lines otherwise."""
 
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ class ProgressView:
         elif kind == "epoch":
             self.state.update(epoch=event.get("epoch"), epochs=event.get("total") or event.get("epochs"))
         elif kind == "config":
-            self.state["total"] = event.get("total_steps", self.state.get("total"))
+            self.state["total"] = event.get("steps") or self.state.get("total")
             self._say(f"config: {_config_text(event)}")
         elif kind == "saved":
             self.state["saves"] += 1
@@ -103,6 +103,7 @@ class ProgressView:
 
 
 def _config_text(event: dict) -> str:
-    keys = ("images_with_repeats", "reg_images", "batches_per_epoch", "epochs", "batch_size",
-            "gradient_accumulation_steps", "total_steps")
-    return ", ".join(f"{key}={event[key]}" for key in keys if event.get(key) is not None)
+    labels = (("images", "images x repeats"), ("reg_images", "reg images"), ("batches_per_epoch", "batches/epoch"),
+              ("epochs", "epochs"), ("batch_size", "batch"), ("grad_accum", "grad accumulation"),
+              ("steps", "steps"))
+    return ", ".join(f"{label} {event.get(key)}" for key, label in labels if event.get(key) is not None)

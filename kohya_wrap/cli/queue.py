@@ -51,12 +51,11 @@ def add(source, overrides, dataset, model, reg, name, sweeps, priority, force, r
       kohya-wrap queue add my.toml --dataset ./data --model ./sdxl.safetensors \\
           --sweep network.network_dim=16,32,64 limits.max_cost_usd=5
     """
+    from kohya_wrap.cli.display import job_json
     from kohya_wrap.registry.db import open_registry
-    from kohya_wrap.registry.display import job_json
-    from kohya_wrap.registry.queue import add_jobs
-    from kohya_wrap.runner import prepare_job
+    from kohya_wrap.runner.submit import add_jobs
 
-    rows = add_jobs(open_registry(), prepare_job, source, list(overrides), list(sweeps), name=name,
+    rows = add_jobs(open_registry(), source, list(overrides), list(sweeps), name=name,
                     priority=priority, force=force, dataset=dataset, model=model, reg=reg, runs_dir=runs_dir)
     if as_json:
         echo_json([job_json(r) for r in rows])
@@ -74,7 +73,7 @@ def ls(as_json):
       kohya-wrap queue ls --json
     """
     from kohya_wrap.registry.db import open_registry
-    from kohya_wrap.registry.display import job_json, jobs_table
+    from kohya_wrap.cli.display import job_json, jobs_table
     from kohya_wrap.registry.jobs import list_jobs
     from kohya_wrap.registry.queue import queued
 
@@ -97,7 +96,7 @@ def rm(job, as_json):
       kohya-wrap queue rm 20261121-082350-shape-1a2b
     """
     from kohya_wrap.registry.db import open_registry
-    from kohya_wrap.registry.display import job_json
+    from kohya_wrap.cli.display import job_json
     from kohya_wrap.registry.queue import unqueue
 
     row = unqueue(open_registry(), job)

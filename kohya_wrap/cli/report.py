@@ -56,13 +56,13 @@ def report(targets, from_log, tensorboard, out_dir, open_browser, as_json):
 
 
 def _job_dir(ref: str) -> Path:
-    from kohya_wrap.jobfolder import find_job
+    from kohya_wrap.job.folder import find
 
     folder = Path(ref).expanduser()
     # a folder made by --from-log has events.jsonl but no job.toml/command.json; it is reportable too
     if (folder / "events.jsonl").is_file():
         return folder
-    return find_job(ref)
+    return find(ref)
 
 
 def _short(summary: dict, job_dir: Path) -> str:

@@ -37,11 +37,15 @@ def train(preset, overrides, dataset, reg, model, name, example, dry_run, resume
       kohya-wrap train sdxl-pixel-art-fast --dataset ./data --model base.safetensors network.network_dim=8
       kohya-wrap train --resume 20261121-083000-sdxl-style-1a2b
     """
-    from kohya_wrap.runner import flow as train_flow
+    from kohya_wrap.runner import train as train_flow
 
     if resume_job:
-        outcome = train_flow.resume(resume_job, runs_dir=runs_dir)
-        raise SystemExit(STATUS_EXIT.get(outcome.status, EXIT_FAILED))
+        resume = train_flow.resume_plan(resume_job, runs_dir=runs_dir)
+        point = resume.point
+        click.echo(f"Resuming {resume.job_dir.name} from {point.state_dir.name} (step {point.step}, "
+                   f"epoch {point.epoch})")
+        result = _run(resume.job_dir, force=force, resume=resume)
+        raise SystemExit(STATUS_EXIT.get(result.outcome.status, EXIT_FAILED))
     if not preset:
         raise click.UsageError("give a PRESET (or --resume JOB)")
     if example:
@@ -57,8 +61,41 @@ def train(preset, overrides, dataset, reg, model, name, example, dry_run, resume
     if dry_run or prepared.spec is None:
         click.echo(f"Stopping here: {train_flow.dry_run_reason(dry_run, prepared, model)}")
         return
-    outcome = train_flow.launch(prepared.job_dir, force=force)
-    raise SystemExit(STATUS_EXIT.get(outcome.status, EXIT_FAILED))
+    result = _run(prepared.job_dir, force=force)
+    raise SystemExit(STATUS_EXIT.get(result.outcome.status, EXIT_FAILED))
+
+
+def _run(job_dir: Path, *, force: bool, resume=None):
+    """The limits plan, then the run with the live progress view, then what happened."""
+    from kohya_wrap.cli.progress import ProgressView
+    from kohya_wrap.runner import train as train_flow
+
+    plan = train_flow.plan(job_dir, force=force)
+    if plan.limited:
+        click.echo(f"Estimate: {plan.estimate.basis}")
+        for warning in plan.warnings:
+            click.echo(f"  warning: {warning}")
+    view = ProgressView(cost=plan.cost_guard)
+    try:
+        result = train_flow.run(job_dir, plan, sinks=[view], on_progress=view.progress, resume=resume)
+    finally:
+        view.close()
+    if result.resume_check is not None:
+        loaded, detail = result.resume_check
+        click.echo(("  " if loaded else "  WARNING: ") + detail)
+    _show_outcome(result)
+    return result
+
+
+def _show_outcome(result) -> None:
+    outcome = result.outcome
+    line = f"Result: {outcome.status}" + (f" ({outcome.cause})" if outcome.cause else "")
+    click.echo(line + (f": {outcome.message}" if outcome.message else ""))
+    if outcome.hint:
+        click.echo(f"  hint: {outcome.hint}")
+    for output in result.outputs:
+        click.echo(f"  output: {output.get('path')} ({output.get('bytes')} bytes)")
+    click.echo(f"  report: {result.report}")
 
 
 def _check_progress():

@@ -33,12 +33,11 @@ def worker(gpu, continue_on_error, once, drain, on_term, poll_s):
       kohya-wrap worker --once --drain      # one job if one is queued, else exit
     """
     from kohya_wrap.registry.db import open_registry
-    from kohya_wrap.registry.worker import Worker, WorkerOptions
-    from kohya_wrap.runner import run_job
+    from kohya_wrap.runner.worker import Worker, WorkerOptions
 
     options = WorkerOptions(gpu=gpu, continue_on_error=continue_on_error, once=once, drain=drain,
                             on_term=on_term, poll_s=poll_s)
-    runner = Worker(open_registry(), options, run=run_job, say=lambda text: click.echo(text, err=True))
+    runner = Worker(open_registry(), options, say=lambda text: click.echo(text, err=True))
     runner.install_signal_handlers()
     click.echo(f"worker {runner.id}: waiting for jobs" + ("" if not drain else " (until the queue is empty)"),
                err=True)

@@ -108,12 +108,23 @@ def render_accelerate_yaml(config: ResolvedConfig, use_cpu: bool) -> str:
 
 
 def render_job_toml(config: ResolvedConfig) -> str:
-    """The complete resolved config; `kohya-wrap train <job>/job.toml` re-runs it. Provenance as comments."""
-    head = f"# Resolved by kohya-wrap from preset {config.preset!r} ({config.preset_path}).\n"
+    """The complete resolved config as the user asked for it (before this machine's platform profile);
+    `kohya-wrap train <job>/job.toml` re-runs it on any machine. Provenance and substitutions as comments."""
+    head = f"# Resolved by kohya-wrap from preset {_comment(repr(config.preset))} ({_comment(config.preset_path)}).\n"
+    data = config.requested if config.requested is not None else config.data
+    provenance = config.requested_provenance if config.requested_provenance is not None else config.provenance
     tail = "\n# Where each value came from:\n" + "".join(
-        f"#   {key} <- {source}\n" for key, source in sorted(config.provenance.items())
+        f"#   {_comment(key)} <- {_comment(source)}\n" for key, source in sorted(provenance.items())
     )
-    return head + dumps(config.data) + tail
+    if config.substitutions:
+        tail += "# Platform profile of the machine that rendered args.toml (not kept here):\n" + "".join(
+            f"#   {_comment(sub.line())}\n" for sub in config.substitutions)
+    return head + dumps(data) + tail
+
+
+def _comment(text: str) -> str:
+    """One comment line: a newline in a path or value must not start TOML of its own."""
+    return str(text).replace("\r", "\\r").replace("\n", "\\n")
 
 
 def render_sample_prompts(config: ResolvedConfig) -> str | None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from kohya_wrap.config import rules
+from kohya_wrap.config.profile import Profile, apply_profile
 from kohya_wrap.config.argtable import check_value, load_table
 from kohya_wrap.config.schema import ARG_SECTIONS, WRAPPER_SECTIONS, DatasetSection
 from kohya_wrap.errors import ConfigError, ConfigIssue
@@ -40,6 +41,11 @@ class ResolvedConfig:
     preset: str
     preset_path: Path
     notes: list[str] = field(default_factory=list)
+    # What the user asked for, before this machine's profile: job.toml keeps it, so the machine that
+    # finally runs the job (a worker) applies its own profile, not the one of the machine that queued it.
+    requested: dict | None = None
+    requested_provenance: dict[str, str] | None = None
+    substitutions: list = field(default_factory=list)
 
     def section(self, name: str):
         return WRAPPER_SECTIONS[name].model_validate(self.data.get(name, {}))
@@ -53,8 +59,9 @@ class ResolvedConfig:
 
 
 def resolve(source: str, overrides=(), *, dataset: Path | None = None, reg: Path | None = None,
-            model: Path | None = None, check_model: bool = False) -> ResolvedConfig:
-    """Preset + overrides (+ paths from the command line) -> ResolvedConfig, or ConfigError with every problem."""
+            model: Path | None = None, check_model: bool = False, profile: Profile | None = None) -> ResolvedConfig:
+    """Preset + overrides (+ paths from the command line) + the platform profile -> ResolvedConfig, or
+    ConfigError with every problem (the profile's changes are validated like any other source)."""
     path = find_preset(source)
     data = read_preset(path)
     lines = key_lines(path.read_text(encoding="utf-8"))
@@ -67,11 +74,16 @@ def resolve(source: str, overrides=(), *, dataset: Path | None = None, reg: Path
         else:
             provenance[override.key] = override.source
     _apply_cli_paths(data, provenance, dataset=dataset, reg=reg, model=model)
+    requested, requested_provenance = copy.deepcopy(data), dict(provenance)
+    substitutions = []
+    if not issues:
+        substitutions = apply_profile(data, provenance, profile)
     issues += validate(data, provenance, check_model=check_model)
     if issues:
         raise ConfigError(issues=issues)
-    complete = _with_defaults(data)
-    return ResolvedConfig(data=complete, provenance=provenance, preset=source, preset_path=path)
+    return ResolvedConfig(data=_with_defaults(data), provenance=provenance, preset=source, preset_path=path,
+                          requested=_with_defaults(requested), requested_provenance=requested_provenance,
+                          substitutions=substitutions)
 
 
 def _apply_cli_paths(data: dict, provenance: dict, **given) -> None:

@@ -1,7 +1,9 @@
-"""GPU price table (shipped templates/prices.toml, overridden by <home>/prices.toml) and hourly rates."""
+"""The one cost: a job's hourly rate (recorded, [limits], or the GPU price table) and cost between two times."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,6 +12,13 @@ from kohya_wrap.errors import ConfigError, ConfigIssue
 from kohya_wrap.tomlcompat import TOMLDecodeError, loads
 
 PRICES_FILE = "prices.toml"
+# Settings that change seconds per optimizer step; learning rates, step counts, names do not.
+SPEED_KEYS = (
+    "resolution", "train_batch_size", "gradient_accumulation_steps", "network_module", "network_dim",
+    "gradient_checkpointing", "mixed_precision", "full_bf16", "full_fp16", "fp8_base", "cache_latents",
+    "cache_text_encoder_outputs", "network_train_unet_only", "xformers", "sdpa", "mem_eff_attn",
+    "optimizer_type", "enable_bucket", "max_bucket_reso", "lowram", "num_processes",
+)
 
 
 @dataclass(frozen=True)
@@ -67,3 +76,69 @@ def hourly_rate(
         return None
     key, price = found
     return Rate(price * count, f"price table {key!r} = {price} USD/h x {count} GPU")
+
+
+def job_rate(folder) -> Rate | None:
+    """A job folder's rate: the one recorded when it started (registry.json), else [limits] and its GPU."""
+    recorded = (folder.meta or {}).get("rate")
+    if recorded and recorded.get("usd_per_hour") is not None:
+        return Rate(float(recorded["usd_per_hour"]), recorded.get("source") or "recorded at start")
+    return hourly_rate(folder.config.get("limits", {}), folder.gpu_name)
+
+
+def cost_between(rate: Rate | float | None, start: float | None, end: float | None) -> float | None:
+    """USD for the time from start to end at the rate; None when any of them is unknown."""
+    if rate is None or start is None or end is None:
+        return None
+    usd_per_hour = rate.usd_per_hour if isinstance(rate, Rate) else float(rate)
+    return max(0.0, float(end) - float(start)) * usd_per_hour / 3600.0
+
+
+def billed_seconds(events: list[dict]) -> float | None:
+    """Seconds from each launch (`started`) to its `exited` event (or the last event of a launch that has
+    none): a resumed job bills each launch, never the time between them. A replayed log with no launch
+    recorded bills the span of its events."""
+    if not any(event.get("type") == "started" for event in events):
+        times = [float(event["t"]) for event in events if event.get("t")]
+        return max(times) - min(times) if times else None
+    total, start, last = None, None, None
+    for event in events:
+        kind, t = event.get("type"), event.get("t")
+        if not t:
+            continue
+        if kind == "started":
+            if start is not None and last is not None:
+                total = (total or 0.0) + max(0.0, last - start)
+            start = float(t)
+        elif kind == "exited" and start is not None:
+            total = (total or 0.0) + max(0.0, float(t) - start)
+            start = None
+        last = float(t)
+    if start is not None and last is not None:
+        total = (total or 0.0) + max(0.0, last - start)
+    return total
+
+
+def cost_record(rate: Rate | None, seconds: float | None) -> dict | None:
+    """summary.json's `cost` section: usd, usd_per_hour, hours and the rate's basis."""
+    usd = cost_between(rate, 0.0, seconds)
+    if usd is None:
+        return None
+    return {"usd": usd, "usd_per_hour": rate.usd_per_hour, "basis": rate.source, "hours": seconds / 3600}
+
+
+def _leaves(value, out: dict) -> dict:
+    for key, item in value.items():
+        if isinstance(item, dict):
+            _leaves(item, out)
+        else:
+            out.setdefault(key, item)
+    return out
+
+
+def speed_key(config: dict) -> str:
+    """A hash of the config's speed-relevant settings, wherever in the sections they sit."""
+    leaves = _leaves(config, {})
+    picked = {key: leaves[key] for key in SPEED_KEYS if key in leaves}
+    return hashlib.sha256(json.dumps(picked, sort_keys=True, default=str).encode()).hexdigest()[:16]
+

@@ -1,4 +1,4 @@
-"""Run events: one type with a name, a time and fields; JSON-lines reading and writing (events.jsonl)."""
+"""The event vocabulary (types and their fields) and events.jsonl reading and writing: the wire format."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ from typing import Any, Iterable
 
 from kohya_wrap.errors import KohyaWrapError
 
-# Event types (DESIGN.md: extend, don't rename) and the fields each usually carries.
+# The one declaration of the event vocabulary (DESIGN.md: extend, don't rename): each type and every field
+# it may carry. The parser, the runner and the guards write only these; every consumer reads only these
+# (tests/job/test_events_vocabulary.py holds both sides to it).
 EVENT_FIELDS: dict[str, tuple[str, ...]] = {
-    "started": ("pid", "argv", "cwd"),
+    "started": ("pid", "pgid", "host", "argv", "cwd", "resume", "step_offset"),
     "phase": ("name",),
     "config": ("images", "val_images", "reg_images", "batches_per_epoch", "epochs", "batch_size",
                "grad_accum", "steps"),
@@ -20,12 +22,15 @@ EVENT_FIELDS: dict[str, tuple[str, ...]] = {
     "epoch": ("epoch", "total"),
     "step": ("step", "total", "loss", "avr_loss", "lr", "it_s", "s_per_it", "eta_s", "elapsed_s", "nonfinite"),
     "saved": ("path", "what", "step", "epoch", "final", "logged_step"),
-    "sample": ("step", "index", "prompt", "width", "height", "sample_steps", "seed"),
+    "sample": ("step", "index", "prompt", "width", "height", "sample_steps", "seed", "path"),
     "warning": ("kind", "message", "source"),
-    "error": ("kind", "message", "hint", "exception"),
-    "limit": ("name", "value", "limit", "message"),
-    "exited": ("code", "signal", "cause"),
+    "error": ("kind", "message", "hint", "exception", "path"),
+    "limit": ("cause", "message", "cost_usd", "projected_usd", "max_cost_usd", "hourly_usd", "elapsed_s",
+              "projected_s", "max_s"),
+    "exited": ("code", "signal", "cause", "status", "stop_signals"),
 }
+# Passed to the guards on the clock between outputs; never written to events.jsonl.
+INTERNAL_FIELDS: dict[str, tuple[str, ...]] = {"tick": ()}
 EVENT_TYPES = tuple(EVENT_FIELDS)
 
 ERROR_KINDS = ("oom", "nan", "no_data", "bad_dataset_config", "bad_arg", "missing_model", "missing_file",

@@ -1,28 +1,40 @@
-"""Decide how a run ended (succeeded / failed / cancelled / stopped) from its events, exit status and outputs."""
+"""The outcome of a run, decided once (succeeded / failed / cancelled / stopped) from events, exit and outputs."""
 
 from __future__ import annotations
 
 import signal as signals
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from typing import Iterable, Sequence
 
-from kohya_wrap.logs.diagnose import HINTS
-from kohya_wrap.logs.events import Event, as_event
+from kohya_wrap.job.causes import STATUSES, hint, status_of_stop
+from kohya_wrap.job.events import Event, as_event
 
-STATUSES = ("succeeded", "failed", "cancelled", "stopped")
+__all__ = ["STATUSES", "Outcome", "decide_outcome", "replace"]
 KILL_SIGNALS = {signals.SIGTERM, signals.SIGKILL}
-USER_STOPS = {"user", "interrupted", "terminated", "cancelled"}  # other stop causes are limits (cost_limit, ...)
 
 
 @dataclass(frozen=True)
 class Outcome:
+    """How a run ended, as summary.json and the registry record it."""
+
     status: str
     cause: str | None
-    message: str
+    message: str = ""
     hint: str | None = None
+    exit_code: int | None = None
+    signal: int | None = None
+    stop_signals: list[str] = field(default_factory=list)
+    step: int | None = None
+    total: int | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Outcome":
+        known = {name: data.get(name) for name in cls.__dataclass_fields__ if name in data}
+        known["stop_signals"] = list(known.get("stop_signals") or [])
+        return cls(**{"status": "failed", "cause": None, **known})
 
 
 def decide_outcome(events: Iterable[Event | dict], *, final_output_exists: bool, exit_code: int | None,
@@ -35,39 +47,43 @@ def decide_outcome(events: Iterable[Event | dict], *, final_output_exists: bool,
     cancelled, "nan" failed, any other cause (a limit: cost_limit, time_limit) stopped.
     exit_code/signal None means unknown (a log replayed without its exit status).
     """
-    events = [as_event(e) for e in events]
+    decided = _decide([as_event(e) for e in events], final_output_exists, exit_code, signal, stop_requested,
+                      nonfinite_outputs)
+    return replace(decided, exit_code=exit_code, signal=signal)
+
+
+def _decide(events, final_output_exists, exit_code, signal, stop_requested, nonfinite_outputs) -> Outcome:
     errors = [e for e in events if e.type == "error"]
     nan = next((e for e in errors if e.get("kind") == "nan"), None)
     done, total = _steps(events)
     if nan is not None:
-        return Outcome("failed", "nan", nan.get("message", "the loss became NaN"), nan.get("hint") or HINTS["nan"])
+        return Outcome("failed", "nan", nan.get("message", "the loss became NaN"), nan.get("hint") or hint("nan"))
     if nonfinite_outputs:
         return Outcome("failed", "nonfinite_output", "saved LoRA holds NaN/Inf weights: " + ", ".join(nonfinite_outputs),
-                       HINTS["nan"])
+                       hint("nonfinite_output"))
     clean = exit_code == 0 or (exit_code is None and signal is None)
     complete = total is not None and done is not None and done >= total
     if clean and final_output_exists and complete:
         return Outcome("succeeded", None, f"trained {done}/{total} steps and saved the final LoRA")
     if stop_requested == "nan":
-        return Outcome("failed", "nan", "stopped because the loss became NaN", HINTS["nan"])
+        return Outcome("failed", "nan", "stopped because the loss became NaN", hint("nan"))
     if stop_requested:
-        status = "cancelled" if stop_requested in USER_STOPS else "stopped"
-        hint = None if status == "cancelled" else "A limit stopped the run: raise it, or resume the job from its state."
+        status = status_of_stop(stop_requested)
         return Outcome(status, stop_requested, f"{status} ({stop_requested}) at step {done or 0}/{total or '?'}"
-                       + _how(exit_code, signal), hint)
+                       + _how(exit_code, signal), hint(stop_requested))
     interrupted = next((e for e in errors if e.get("kind") == "interrupted"), None)
     if interrupted is not None or exit_code == 130 or signal == signals.SIGINT:
         return Outcome("cancelled", "interrupted", f"interrupted at step {done or 0}/{total or '?'}"
-                       + _how(exit_code, signal), HINTS["interrupted"])
+                       + _how(exit_code, signal), hint("interrupted"))
     known = _first_cause(errors)
     if known is not None and known.get("kind") != "killed":
-        return Outcome("failed", known.get("kind"), known.get("message", ""), known.get("hint"))
+        return Outcome("failed", known.get("kind"), known.get("message", ""), known.get("hint") or hint(known.get("kind")))
     if signal in KILL_SIGNALS or exit_code in (-9, -15, 137, 143) or known is not None:
         return Outcome("failed", "killed", f"killed at step {done or 0}/{total or '?'}" + _how(exit_code, signal),
-                       HINTS["killed"])
+                       hint("killed"))
     if not clean:
         return Outcome("failed", "unknown", f"the trainer failed{_how(exit_code, signal)} with no known error "
-                                            "message", HINTS["unknown"])
+                                            "message", hint("unknown"))
     return _clean_but_incomplete(events, done, total)
 
 
@@ -77,13 +93,12 @@ def _clean_but_incomplete(events: list[Event], done: int | None, total: int | No
         return Outcome("failed", "no_training", overskip.get("message", ""),
                        "Resume without skip_until_initial_step (kohya-wrap continues the step count itself).")
     if not done:
-        return Outcome("failed", "no_training", "the trainer exited normally but trained no step",
-                       "Read train.log for why training never started.")
+        return Outcome("failed", "no_training", "the trainer exited normally but trained no step", hint("no_training"))
     if total is None or done < total:
         return Outcome("failed", "incomplete", f"the trainer exited normally after step {done} of {total or '?'}",
-                       "Read the end of train.log; the run stopped early.")
+                       hint("incomplete"))
     return Outcome("failed", "no_output", f"trained {done}/{total} steps but the final LoRA file is missing",
-                   "Check output_dir and output_name, and the free disk space.")
+                   hint("no_output"))
 
 
 def _first_cause(errors: list[Event]) -> Event | None:

@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import statistics
 from dataclasses import dataclass
 from typing import Iterable
 
 from kohya_wrap.errors import LimitReached
+from kohya_wrap.job.cost import SPEED_KEYS, speed_key
 
-# Settings that change seconds per optimizer step; learning rates, step counts, names do not.
-SPEED_KEYS = (
-    "resolution", "train_batch_size", "gradient_accumulation_steps", "network_module", "network_dim",
-    "gradient_checkpointing", "mixed_precision", "full_bf16", "full_fp16", "fp8_base", "cache_latents",
-    "cache_text_encoder_outputs", "network_train_unet_only", "xformers", "sdpa", "mem_eff_attn",
-    "optimizer_type", "enable_bucket", "max_bucket_reso", "lowram", "num_processes",
-)
+__all__ = ["SPEED_KEYS", "Estimate", "SpeedSample", "check_estimate", "estimate", "preflight", "speed_key"]
 
 NO_HISTORY = "no history yet"
 
@@ -40,22 +33,6 @@ class Estimate:
     @property
     def known(self) -> bool:
         return self.seconds is not None
-
-
-def _leaves(value, out: dict) -> dict:
-    for key, item in value.items():
-        if isinstance(item, dict):
-            _leaves(item, out)
-        else:
-            out.setdefault(key, item)
-    return out
-
-
-def speed_key(config: dict) -> str:
-    """A hash of the config's speed-relevant settings, wherever in the sections they sit."""
-    leaves = _leaves(config, {})
-    picked = {key: leaves[key] for key in SPEED_KEYS if key in leaves}
-    return hashlib.sha256(json.dumps(picked, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def _sample(item) -> SpeedSample:
@@ -111,7 +88,7 @@ def preflight(
     gpu_name: str | None = None, force: bool = False,
 ) -> tuple[Estimate, list[str]]:
     """Estimate a job from its config and earlier jobs, refusing (LimitReached) when over a limit."""
-    from kohya_wrap.limits.prices import hourly_rate
+    from kohya_wrap.job.cost import hourly_rate
 
     limits = config.get("limits", {})
     rate = hourly_rate(limits, gpu_name)

@@ -191,7 +191,7 @@ def guards_for_limits(limits: dict, hourly_usd: float | None, *, measure_steps: 
 
 def job_guards(config: dict, gpu_name: str | None, *, measure_steps: int | None = None) -> list:
     """The guards for a job's config: its [limits], priced by gpu_hourly_usd or the price table."""
-    from kohya_wrap.limits.prices import hourly_rate
+    from kohya_wrap.job.cost import hourly_rate
 
     limits = config.get("limits", {})
     rate = hourly_rate(limits, gpu_name)

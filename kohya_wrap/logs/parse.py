@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 
 from kohya_wrap.logs import diagnose as dx
-from kohya_wrap.logs.events import Event, make_event
+from kohya_wrap.job.events import Event, make_event
 from kohya_wrap.logs.messages import OPTION_RE, MessageRules
 from kohya_wrap.logs.rich import RECORD_RE, Record, RecordJoiner
 from kohya_wrap.logs.stream import Splitter, bar_values, interval_s, nonfinite_keys

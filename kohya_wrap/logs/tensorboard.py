@@ -187,7 +187,7 @@ def with_tensorboard(events: list, points: list[Scalar]) -> list:
     """Step events with TensorBoard's exact values: loss (loss/current), avr_loss (loss/average) and lr (lr/unet,
     else the first lr/* tag), each the last point logged at that step (a step's last micro-batch). A resumed run's
     TensorBoard restarts at 0, so its steps are shifted by the `resumed` event's step_offset."""
-    from kohya_wrap.logs.events import Event
+    from kohya_wrap.job.events import Event
 
     offset = next((e.get("step_offset") or 0 for e in reversed(events) if e.type == "resumed"), 0)
     lr_tag = "lr/unet" if any(p.tag == "lr/unet" for p in points) else next(

@@ -8,20 +8,16 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from kohya_wrap.errors import KohyaWrapError
-from kohya_wrap.limits.prices import hourly_rate
+from kohya_wrap.job.cost import job_rate
+from kohya_wrap.job.folder import Candidate, JobNotFound, pick
 from kohya_wrap.registry import liveness, schema
 from kohya_wrap.registry.datasets import dataset_record
 from kohya_wrap.registry.db import Registry
-from kohya_wrap.registry.folder import JobFolder, read_job_folder
-from kohya_wrap.registry.meta import update_meta
-from kohya_wrap.registry.rows import gpu_name, job_row
+from kohya_wrap.job.folder import JobFolder, read as read_job_folder
+from kohya_wrap.job.meta import update_meta
+from kohya_wrap.registry.rows import job_row
 
 jobs_t, datasets_t = schema.training_jobs, schema.training_datasets
-
-
-class JobNotFound(KohyaWrapError):
-    """No job matches the given id, prefix or name."""
 
 
 def upsert(conn: Connection, table: sa.Table, row: dict, key: str = "id") -> None:
@@ -40,10 +36,7 @@ def upsert_dataset(conn: Connection, record: dict, created_at: float | None) -> 
 
 def folder_rate(folder: JobFolder) -> float | None:
     """USD per hour as recorded when the job started, else from its [limits] and the price table."""
-    recorded = folder.meta.get("rate")
-    if recorded:
-        return recorded.get("usd_per_hour")
-    rate = hourly_rate(folder.config.get("limits", {}), gpu_name(folder))
+    rate = job_rate(folder)
     return rate.usd_per_hour if rate else None
 
 
@@ -74,23 +67,21 @@ def register_folder(registry: Registry, job_dir: Path, *, versions: bool = True)
 
 
 def get_job(registry: Registry, ref: str, *, check: bool = True) -> dict:
-    """A job by exact id, unique id prefix, or name (the newest job of that name)."""
+    """A job by the one rule of job.folder.pick: exact id, unique id prefix, newest job of that name."""
     with registry.read() as conn:
         row = conn.execute(sa.select(jobs_t).where(jobs_t.c.id == ref)).mappings().first()
         if row is None:
             rows = conn.execute(
-                sa.select(jobs_t).where(sa.or_(jobs_t.c.id.startswith(ref, autoescape=True),
-                                               jobs_t.c.name == ref))
-                .order_by(jobs_t.c.created_at.desc())
-            ).mappings().all()
-            ids = {r["id"] for r in rows}
-            if len(ids) > 1 and not all(r["name"] == ref for r in rows):
-                raise JobNotFound(f"{ref!r} matches {len(ids)} jobs: {', '.join(sorted(ids)[:5])}",
-                                  hint="give more of the job id")
-            row = rows[0] if rows else None
-    if row is None:
-        raise JobNotFound(f"No job {ref!r} in the registry.",
-                          hint="see `kohya-wrap jobs ls`; `kohya-wrap registry rebuild` re-reads job folders")
+                sa.select(jobs_t.c.id, jobs_t.c.name, jobs_t.c.created_at)
+                .where(sa.or_(jobs_t.c.id.startswith(ref, autoescape=True), jobs_t.c.name == ref))
+            ).all()
+            try:
+                chosen = pick(ref, [Candidate(r.id, r.name, r.created_at or 0.0) for r in rows])
+            except JobNotFound as error:
+                raise JobNotFound(f"{error.message.rstrip('.')} in the registry.",
+                                  hint=error.hint if "ambiguous" in error.message else
+                                  "see `kohya-wrap jobs ls`; `kohya-wrap registry rebuild` re-reads job folders") from None
+            row = conn.execute(sa.select(jobs_t).where(jobs_t.c.id == chosen)).mappings().first()
     return refresh_lost(registry, [dict(row)])[0] if check else dict(row)
 
 
@@ -141,11 +132,9 @@ def delete_job(registry: Registry, job_id: str) -> None:
 
 
 def speed_history(registry: Registry, limit: int = 200):
-    """Mean s/it of recent succeeded jobs, as limits.estimate samples."""
-    from kohya_wrap.limits.estimate import SpeedSample
-
+    """Mean s/it of recent succeeded jobs as (s_per_it, gpu_name, speed_key) tuples."""
     query = (sa.select(jobs_t.c.mean_s_per_it, jobs_t.c.gpu_name, jobs_t.c.speed_key)
              .where(jobs_t.c.status == "succeeded", jobs_t.c.mean_s_per_it.is_not(None))
              .order_by(jobs_t.c.ended_at.desc()).limit(limit))
     with registry.read() as conn:
-        return [SpeedSample(*r) for r in conn.execute(query)]
+        return [tuple(r) for r in conn.execute(query)]

@@ -12,8 +12,9 @@ from sqlalchemy.engine import Connection
 from kohya_wrap.errors import KohyaWrapError
 from kohya_wrap.registry import schema
 from kohya_wrap.registry.db import Registry
-from kohya_wrap.registry.folder import JobFolder, inspect_output
-from kohya_wrap.registry.meta import update_model_entry
+from kohya_wrap.artifacts.lora import inspect_output
+from kohya_wrap.job.folder import JobFolder
+from kohya_wrap.job.meta import update_model_entry
 from kohya_wrap.registry.rows import saved_times, version_row
 
 versions_t = schema.model_versions

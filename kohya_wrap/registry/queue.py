@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import time
 from pathlib import Path
@@ -15,7 +14,7 @@ from kohya_wrap.errors import KohyaWrapError
 from kohya_wrap.registry import liveness, schema
 from kohya_wrap.registry.db import Registry
 from kohya_wrap.registry.jobs import get_job, register_folder
-from kohya_wrap.registry.meta import read_meta, update_meta
+from kohya_wrap.job.meta import read_meta, update_meta
 
 jobs_t = schema.training_jobs
 # Files of one run attempt; a requeued job's attempt is moved aside so the next one starts clean.
@@ -109,57 +108,3 @@ def unqueue(registry: Registry, job_id: str) -> dict:
                              hint="stop it with `kohya-wrap jobs stop`")
     update_meta(Path(row["job_dir"]), queue=None)
     return {**row, "status": schema.PREPARED}
-
-
-def expand_sweeps(sweeps: list[str]) -> list[tuple[str, list[str]]]:
-    """['a.b=1,2', 'c=x,y'] -> one (name suffix, overrides) per combination, in order."""
-    from itertools import product
-
-    axes = []
-    for spec in sweeps:
-        key, sep, values = spec.partition("=")
-        choices = [v.strip() for v in values.split(",") if v.strip()]
-        if not sep or not key.strip() or not choices:
-            raise KohyaWrapError(f"Bad --sweep {spec!r}.",
-                                 hint="write SECTION.KEY=V1,V2,... e.g. --sweep network.network_dim=16,32,64")
-        axes.append([(key.strip(), value) for value in choices])
-    combos = []
-    for combo in product(*axes):
-        suffix = "-".join(f"{key.rsplit('.', 1)[-1]}{value}" for key, value in combo)
-        suffix = re.sub(r"[^A-Za-z0-9._-]+", "_", suffix)
-        combos.append((suffix, [f"{key}={value}" for key, value in combo]))
-    return combos
-
-
-def add_jobs(registry: Registry, prepare, source: str, overrides: list[str], sweeps: list[str], *,
-             name: str | None = None, priority: int = 0, force: bool = False, **prepare_kwargs) -> list[dict]:
-    """Render one job folder per sweep combination with `prepare` (runner.prepare_job), check each
-    against its limits (LimitReached unless force; the folders just made are then removed), queue all."""
-    from kohya_wrap.limits.estimate import preflight
-    from kohya_wrap.registry.folder import read_job_folder
-    from kohya_wrap.registry.jobs import speed_history
-    from kohya_wrap.registry.rows import gpu_name, leaf
-
-    combos = expand_sweeps(sweeps) if sweeps else [("", [])]
-    base = name or Path(source).stem
-    made: list[Path] = []
-    try:
-        for suffix, extra in combos:
-            job_name = f"{base}-{suffix}" if suffix else name
-            made.append(Path(prepare(source, [*overrides, *extra], name=job_name, **prepare_kwargs)))
-        history = speed_history(registry)
-        checks = []
-        for job_dir in made:
-            folder = read_job_folder(job_dir)
-            checks.append(preflight(folder.config, leaf(folder.config, "max_train_steps"), history,
-                                    gpu_name=gpu_name(folder), force=force))
-    except BaseException:
-        for job_dir in made:
-            shutil.rmtree(job_dir, ignore_errors=True)
-        raise
-    rows = []
-    for job_dir, (estimate, warnings) in zip(made, checks):
-        update_meta(job_dir, estimate={"seconds": estimate.seconds, "cost_usd": estimate.cost,
-                                       "basis": estimate.basis, "warnings": warnings, "forced": force})
-        rows.append(enqueue(registry, job_dir, priority=priority))
-    return rows

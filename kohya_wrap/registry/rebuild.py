@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from kohya_wrap import paths
 from kohya_wrap.registry import schema
 from kohya_wrap.registry.db import Registry
-from kohya_wrap.registry.folder import is_job_folder, read_job_folder
+from kohya_wrap.job.folder import is_job_folder, read as read_job_folder
 from kohya_wrap.registry.jobs import ensure_dataset_meta, folder_rate, upsert, upsert_dataset
 from kohya_wrap.registry.models import insert_versions, record_versions, version_rows
 from kohya_wrap.registry.rows import job_row

@@ -11,14 +11,13 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from kohya_wrap import paths
-from kohya_wrap.limits.prices import hourly_rate
+from kohya_wrap.job.cost import cost_between, job_rate
 from kohya_wrap.registry import liveness, schema
 from kohya_wrap.registry.db import Registry
-from kohya_wrap.registry.folder import read_job_folder
+from kohya_wrap.job.folder import read as read_job_folder
 from kohya_wrap.registry.jobs import register_folder, update_job
-from kohya_wrap.registry.meta import update_meta
+from kohya_wrap.job.meta import update_meta
 from kohya_wrap.registry.models import sync_versions
-from kohya_wrap.registry.rows import gpu_name
 
 log = logging.getLogger(__name__)
 _URGENT = {"started", "config", "saved", "limit", "error", "exited"}
@@ -54,7 +53,7 @@ class JobRecorder:
     def start(self, *, worker: str | None = None, gpu: str | None = None) -> dict:
         """Record this process as the job's supervisor and mark the row running."""
         folder = read_job_folder(self.job_dir)
-        rate = hourly_rate(folder.config.get("limits", {}), gpu_name(folder))
+        rate = job_rate(folder)
         self.rate = rate.usd_per_hour if rate else None
         supervisor = {"host": liveness.this_host(), "pid": os.getpid(),
                       "pid_start": liveness.pid_start_token(os.getpid()), "worker": worker, "gpu": gpu}
@@ -86,7 +85,7 @@ class JobRecorder:
             self.started_at = event.get("t", self.clock())
             values.update(started_at=self.started_at, pgid=event.get("pgid") or event.get("pid"))
         elif kind == "config":
-            values["total_steps"] = event.get("total_steps") or event.get("steps") or values.get("total_steps")
+            values["total_steps"] = event.get("steps") or values.get("total_steps")
         elif kind == "step" and (event.get("step") or 0) >= (values.get("step") or 0):
             rate = event.get("s_per_it") or (1.0 / event["it_s"] if event.get("it_s") else None)
             values.update(step=event.get("step"), total_steps=event.get("total") or values.get("total_steps"),
@@ -104,7 +103,7 @@ class JobRecorder:
         self._absorb(event)
         now = self.clock()
         if self.rate is not None and self.started_at is not None and event.get("type") != "limit":
-            self.values["cost_usd"] = round((now - self.started_at) * self.rate / 3600.0, 6)
+            self.values["cost_usd"] = cost_between(self.rate, self.started_at, now)
         if event.get("type") == "step" and self._pending_saves:
             self._register_saves()  # the trainer moved on, so the announced file is complete
         if event.get("type") in _URGENT or now - self._last_write >= self.min_interval_s:

@@ -11,12 +11,11 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from kohya_wrap.limits.estimate import speed_key
+from kohya_wrap.job.cost import cost_between, speed_key
 from kohya_wrap.registry import schema
-from kohya_wrap.registry.folder import JobFolder
+from kohya_wrap.job.folder import JobFolder
 
 _ID_TIME = re.compile(r"^(\d{8}-\d{6})-")
-_ID_NAME = re.compile(r"^\d{8}-\d{6}-(.+)-[0-9a-f]{4}$")  # jobfolder.new_job_id: <stamp>-<name>-<hex>
 _STEP_SUFFIX = re.compile(r"(-step\d+|-\d{6})$")
 
 
@@ -52,8 +51,10 @@ def _created_at(folder: JobFolder) -> float | None:
 
 
 def _job_name(folder: JobFolder) -> str:
-    match = _ID_NAME.match(folder.id)
-    return match.group(1) if match else folder.config.get("meta", {}).get("name") or folder.id
+    from kohya_wrap.job.folder import name_of
+
+    name = name_of(folder.id)
+    return name if name != folder.id else folder.config.get("meta", {}).get("name") or folder.id
 
 
 def _last(events: list[dict], kind: str) -> dict:
@@ -100,14 +101,7 @@ def _status(folder: JobFolder) -> tuple[str, str | None, int | None]:
 
 
 def gpu_name(folder: JobFolder) -> str | None:
-    platform = folder.command.get("platform") or {}
-    for key in ("gpu_name", "gpu"):
-        value = platform.get(key) if isinstance(platform, dict) else None
-        if isinstance(value, dict):
-            value = value.get("name")
-        if value:
-            return str(value)
-    return None
+    return folder.gpu_name
 
 
 def job_row(folder: JobFolder, hourly_usd: float | None = None) -> dict:
@@ -119,7 +113,7 @@ def job_row(folder: JobFolder, hourly_usd: float | None = None) -> dict:
                 or meta.get("outcome", {}).get("ended_at"))
     started_at = started.get("t") or summary.get("started_at")
     queue, supervisor = meta.get("queue", {}), meta.get("supervisor", {})
-    config_total = _last(events, "config").get("total_steps") or _last(events, "config").get("steps")
+    config_total = _last(events, "config").get("steps")
     row = {
         "id": folder.id,
         "name": _job_name(folder),
@@ -162,15 +156,16 @@ def _finite(value) -> float | None:
 
 
 def _cost(folder: JobFolder, hourly_usd, started_at, ended_at) -> float | None:
-    if folder.summary.get("cost_usd") is not None:
-        return float(folder.summary["cost_usd"])
+    """summary.json's cost when the job has finished (job.cost computed it); live, the same rate over the
+    time so far."""
+    recorded = (folder.summary.get("cost") or {}).get("usd") if isinstance(folder.summary.get("cost"), dict) else None
+    if recorded is not None:
+        return float(recorded)
     limit = _last(folder.events, "limit")
     if limit.get("cost_usd") is not None:
         return float(limit["cost_usd"])
     end = ended_at or (folder.events[-1].get("t") if folder.events else None)
-    if hourly_usd is None or started_at is None or end is None:
-        return None
-    return round((float(end) - float(started_at)) * hourly_usd / 3600.0, 6)
+    return cost_between(hourly_usd, started_at, end)
 
 
 def model_name(metadata: dict, config: dict, file: Path) -> str:

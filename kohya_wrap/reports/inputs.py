@@ -23,7 +23,7 @@ def read_events(job_dir: Path) -> list[dict]:
     path = Path(job_dir) / "events.jsonl"
     if not path.is_file():
         return []
-    from kohya_wrap.logs.events import read_events_jsonl
+    from kohya_wrap.job.events import read_events_jsonl
 
     return [as_dict(event) for event in read_events_jsonl(path)]
 
@@ -60,7 +60,7 @@ def read_json(path: Path) -> dict:
 
 def flat_args(job_dir: Path) -> dict:
     """sd-scripts arguments from args.toml, sections flattened the way sd-scripts does (later key wins)."""
-    from kohya_wrap.jobfolder import read_args
+    from kohya_wrap.job.folder import read_args
 
     return read_args(job_dir)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from kohya_wrap.fileio import write_json_atomic
 from kohya_wrap.reports import inputs, metrics, timing
-from kohya_wrap.reports.lora import LoraFileError, inspect_lora
+from kohya_wrap.artifacts.lora import LoraFileError, inspect_lora
 
 SCHEMA_VERSION = 1
 
@@ -46,7 +46,7 @@ def build_summary(job_dir: Path, events: list[dict] | None = None, outcome: dict
         "loss": metrics.loss_from_scalars(groups) or metrics.loss_from_events(events),
         "speed": timing.speed(rows),
         "phases": phases,
-        "cost": cost(job_dir, phases.get("total")),
+        "cost": cost(job_dir, events),
         "started_at": _time(events, first=True),
         "ended_at": _time(events, first=False),
         "outputs": outputs,
@@ -131,7 +131,7 @@ def _time(events: list[dict], first: bool) -> float | None:
 def decide(events: list[dict], outputs: list[dict]) -> dict:
     """The outcome when the caller gives none (a log replayed later, a report re-made without summary.json):
     the shared rules of logs.outcome, fed from this folder. The exit status is the `exited` event's, if any."""
-    from kohya_wrap.logs.outcome import decide_outcome
+    from kohya_wrap.job.outcome import decide_outcome
 
     exited = _last(events, "exited")
     started = _last(events, "started")
@@ -172,17 +172,16 @@ def still_running(started: dict) -> dict:
     return {"status": "running", "cause": None, "message": "no exit recorded yet: the run is in progress", "hint": None}
 
 
-def cost(job_dir: Path, seconds: float | None) -> dict | None:
-    """What the run cost at the job's hourly rate ([limits] gpu_hourly_usd, else the price table for its GPU)."""
-    from kohya_wrap.limits.prices import hourly_rate
+def cost(job_dir: Path, events: list[dict]) -> dict | None:
+    """What the run cost, launch to exit, at the job's one rate (job.cost)."""
+    from kohya_wrap.job import cost as job_cost
+    from kohya_wrap.job.folder import COMMAND, JOB_TOML, JobFolder, read_json, read_toml
+    from kohya_wrap.job.meta import read_meta
 
-    limits = inputs.read_toml(Path(job_dir) / "job.toml").get("limits") or {}
-    gpu = (inputs.read_json(Path(job_dir) / "command.json").get("platform") or {}).get("gpu_name")
-    rate = hourly_rate(limits, gpu)
-    if rate is None or seconds is None:
-        return None
-    return {"usd": rate.usd_per_hour * seconds / 3600, "usd_per_hour": rate.usd_per_hour, "basis": rate.source,
-            "hours": seconds / 3600}
+    job_dir = Path(job_dir)
+    folder = JobFolder(path=job_dir, config=read_toml(job_dir / JOB_TOML), command=read_json(job_dir / COMMAND),
+                       meta=read_meta(job_dir))
+    return job_cost.cost_record(job_cost.job_rate(folder), job_cost.billed_seconds(events))
 
 
 def checked_outcome(outcome: dict, outputs: list[dict]) -> dict:
@@ -196,6 +195,6 @@ def checked_outcome(outcome: dict, outputs: list[dict]) -> dict:
 
 
 def _nan_hint() -> str:
-    from kohya_wrap.logs.diagnose import HINTS
+    from kohya_wrap.job.causes import hint
 
-    return HINTS["nan"]
+    return hint("nonfinite_output")

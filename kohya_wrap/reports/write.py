@@ -50,7 +50,7 @@ def previous_outcome(job_dir: Path) -> dict | None:
 
 def report_from_log(logfiles: list[Path], out_dir: Path, tensorboard: Path | None = None) -> Path:
     """Parse plain sd-scripts log(s) into out_dir/events.jsonl and write the reports there; returns report.html."""
-    from kohya_wrap.logs.events import as_event
+    from kohya_wrap.job.events import as_event
     from kohya_wrap.logs.parse import parse_files
 
     logfiles = [Path(p) for p in logfiles]

@@ -5,13 +5,13 @@ from __future__ import annotations
 import shutil
 import time
 from pathlib import Path
-from typing import Callable
 
 from kohya_wrap.errors import KohyaWrapError
+from kohya_wrap.job.meta import update_meta
+from kohya_wrap.launch.process import stop_group
 from kohya_wrap.registry import liveness, schema
 from kohya_wrap.registry.db import Registry
 from kohya_wrap.registry.jobs import delete_job, get_job, register_folder
-from kohya_wrap.registry.meta import update_meta
 
 
 def _mark(registry: Registry, row: dict, status: str, cause: str) -> dict:
@@ -19,13 +19,9 @@ def _mark(registry: Registry, row: dict, status: str, cause: str) -> dict:
     return register_folder(registry, Path(row["job_dir"]), versions=False)
 
 
-def stop_job(registry: Registry, ref: str, stop_group: Callable[[int, float], list[str]], *,
-             grace_s: float = 30.0) -> dict:
-    """Stop a running (or lost but still training) job, or cancel a queued one.
-
-    stop_group(pgid, grace_s) signals the trainer's group with escalation (launch.process does it)
-    and returns the signals it sent.
-    """
+def stop_job(registry: Registry, ref: str, *, grace_s: float = 30.0) -> dict:
+    """Stop a running (or lost but still training) job, or cancel a queued one; the trainer's group gets
+    SIGINT, then SIGTERM, then SIGKILL (launch.process.stop_group)."""
     row = get_job(registry, ref)
     if row["status"] == schema.QUEUED:
         return _mark(registry, row, "cancelled", "cancelled by the user before it started")
@@ -36,7 +32,8 @@ def stop_job(registry: Registry, ref: str, stop_group: Callable[[int, float], li
     if not trainer_alive:
         raise KohyaWrapError(f"Job {row['id']} has no trainer process yet (it is starting).",
                              hint="try again in a few seconds")
-    sent = stop_group(int(pgid), grace_s)
+    sent: list[str] = []
+    stop_group(int(pgid), grace_s, sent=sent)
     if row["status"] == schema.LOST:
         how = ", ".join(sent) if sent else "it was already gone"
         return _mark(registry, row, "cancelled", f"stopped by the user after its supervisor was lost ({how})")

@@ -6,11 +6,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from kohya_wrap import jobfolder, paths
+from kohya_wrap import paths
+from kohya_wrap.job import folder as jobfolder
 from kohya_wrap.config.build import plan_dataset, render_into, require_clean
 from kohya_wrap.config.resolve import ResolvedConfig, resolve
 from kohya_wrap.errors import BackendError
-from kohya_wrap.fileio import write_text_atomic
 from kohya_wrap.launch.spec import LaunchSpec, build_spec
 
 
@@ -38,33 +38,70 @@ def prepare_job(source: str, overrides: Iterable[str] = (), *, dataset: Path | N
 def prepare(source: str, overrides: Iterable[str] = (), *, dataset: Path | None = None, model: Path | None = None,
             name: str | None = None, runs_dir: Path | None = None, reg: Path | None = None,
             dry_run: bool = False, progress=None) -> Prepared:
-    config = resolve(source, list(overrides), dataset=dataset, reg=reg, model=model, check_model=not dry_run)
+    notes: list[str] = []
+    backend = _backend(dry_run, notes)
+    facts = _facts(backend)
+    config = resolve(source, list(overrides), dataset=dataset, reg=reg, model=model, check_model=not dry_run,
+                     profile=_profile(facts))
+    notes.extend(sub.line() for sub in config.substitutions)
+    _cpu_check(config, facts, notes, dry_run)
     plan = plan_dataset(config)
     findings = plan.findings + _deep_check(config, plan, progress)
     require_clean(findings)
     step_plan = _step_plan(config, plan)
-    notes: list[str] = []
-    backend = _backend(dry_run, notes)
-    facts, substitutions = _platform(config, backend, notes, dry_run)
     job_name = name or config.data["meta"]["name"]
     job_dir = (runs_dir or paths.runs_dir()) / jobfolder.new_job_id(job_name)
     job_dir.mkdir(parents=True, exist_ok=False)
-    use_cpu = bool(facts) and not facts.get("cuda_available", False)
-    render_into(config, plan.subsets, job_dir, job_name, use_cpu=use_cpu)
-    spec = None
-    if backend is not None:
-        spec = build_spec(python=backend.python, backend_root=backend.root, job_dir=job_dir,
-                          launcher=config.data["launch"]["launcher"],
-                          num_cpu_threads_per_process=config.data["launch"]["num_cpu_threads_per_process"],
-                          backend_commit=backend.commit, platform=facts,
-                          # our optional patches write this commit into LoRA metadata in trees without .git
-                          extra_env={"KOHYA_WRAP_BACKEND_COMMIT": backend.commit} if backend.commit else None,
-                          substitutions=[sub.line() for sub in substitutions])
-        write_text_atomic(job_dir / jobfolder.COMMAND, spec.to_json())
+    render_into(config, plan.subsets, job_dir, job_name, use_cpu=_use_cpu(facts))
+    spec = write_command(job_dir, config, backend, facts)
     placeholder = build_spec(python="python", backend_root=Path("<sd-scripts>"), job_dir=job_dir,
                              launcher=config.data["launch"]["launcher"]).argv
     return Prepared(job_dir=job_dir, spec=spec, notes=notes, findings=findings, placeholder_argv=placeholder,
                     preview=_preview_text(step_plan), step_plan=step_plan)
+
+
+def render_config(source: str, overrides: Iterable[str] = (), *, dataset: Path, model: Path, out_dir: Path,
+                  reg: Path | None = None, name: str | None = None) -> tuple[dict[str, str], list]:
+    """`config render`: the same resolution (platform profile included) and files as `train`, into out_dir."""
+    facts = _facts(_backend(True, []))
+    config = resolve(source, list(overrides), dataset=dataset, reg=reg, model=model, check_model=True,
+                     profile=_profile(facts))
+    plan = plan_dataset(config)
+    files = render_into(config, plan.subsets, out_dir, name or config.data["meta"]["name"], use_cpu=_use_cpu(facts))
+    return files, plan.findings
+
+
+def render_for_this_machine(job_dir: Path, *, dry_run: bool = False) -> list[str]:
+    """Re-resolve a queued job's job.toml with the profile of the machine that runs it, and re-render what
+    depends on the machine (args.toml, accelerate.yaml, command.json); returns the substitution lines."""
+    from kohya_wrap.config.render import JobPaths, render_accelerate_yaml, render_args_toml
+
+    job_dir = Path(job_dir).resolve()
+    backend = _backend(dry_run, [])
+    facts = _facts(backend)
+    config = resolve(str(job_dir / jobfolder.JOB_TOML), [], check_model=False, profile=_profile(facts))
+    _cpu_check(config, facts, [], dry_run)
+    job_name = jobfolder.read_args(job_dir).get("output_name") or config.data["meta"]["name"]
+    job_paths = JobPaths(root=job_dir, tokenizer_cache=paths.tokenizer_cache_dir())
+    jobfolder.write_text(job_dir, jobfolder.ARGS_TOML, render_args_toml(config, job_paths, job_name))
+    jobfolder.write_text(job_dir, jobfolder.ACCELERATE_YAML, render_accelerate_yaml(config, _use_cpu(facts)))
+    write_command(job_dir, config, backend, facts)
+    return [sub.line() for sub in config.substitutions]
+
+
+def write_command(job_dir: Path, config: ResolvedConfig, backend, facts: dict) -> LaunchSpec | None:
+    """command.json for this machine's backend (none without a backend: the folder is a dry run)."""
+    if backend is None:
+        return None
+    spec = build_spec(python=backend.python, backend_root=backend.root, job_dir=job_dir,
+                      launcher=config.data["launch"]["launcher"],
+                      num_cpu_threads_per_process=config.data["launch"]["num_cpu_threads_per_process"],
+                      backend_commit=backend.commit, platform=facts,
+                      # our optional patches write this commit into LoRA metadata in trees without .git
+                      extra_env={"KOHYA_WRAP_BACKEND_COMMIT": backend.commit} if backend.commit else None,
+                      substitutions=[sub.line() for sub in config.substitutions])
+    jobfolder.write_text(job_dir, jobfolder.COMMAND, spec.to_json())
+    return spec
 
 
 def _deep_check(config: ResolvedConfig, plan, progress) -> list:
@@ -121,39 +158,34 @@ def _backend(dry_run: bool, notes: list[str]):
     return backend
 
 
-def _platform(config: ResolvedConfig, backend, notes: list[str], dry_run: bool):
-    """Gather machine facts in the backend's interpreter and apply the visible substitutions to the config."""
-    if backend is None or not config.data["platform"]["substitutions"]:
-        return {}, []
-    from kohya_wrap.backend.platform import apply_profile, gather_facts
+def _facts(backend) -> dict:
+    """This machine's facts, probed in the backend's interpreter ({} without a backend)."""
+    if backend is None:
+        return {}
+    from kohya_wrap.backend.platform import gather_facts
 
-    facts = gather_facts(backend.python)
-    new_args, substitutions = apply_profile(facts, config.args())
-    _replace_args(config, new_args)
-    notes.extend(sub.line() for sub in substitutions)
-    facts_dict = facts.to_dict() if hasattr(facts, "to_dict") else dict(facts)
-    if not facts_dict.get("cuda_available") and not config.data["platform"]["allow_cpu"]:
-        message = "No CUDA GPU is visible to the backend's Python: nothing would train at a useful speed."
-        hint = "set platform.allow_cpu=true to train on the CPU anyway (minutes per step even at 256 px)"
-        if not dry_run:
-            raise BackendError(message, hint=hint)
-        notes.append(f"{message} ({hint})")
-    return facts_dict, substitutions
+    return gather_facts(backend.python).to_dict()
 
 
-def _replace_args(config: ResolvedConfig, new_args: dict) -> None:
-    from kohya_wrap.config.schema import ARG_SECTIONS
+def _profile(facts: dict):
+    """The profile of the machine with these facts, for config resolution (None without facts)."""
+    if not facts:
+        return None
+    from kohya_wrap.backend.platform import Facts, apply_profile
 
-    old_args = config.args()
-    for section in ARG_SECTIONS:
-        table = config.data.get(section, {})
-        for key in list(table):
-            if key not in new_args:
-                del table[key]
-            elif table[key] != new_args[key]:
-                table[key] = new_args[key]
-                config.provenance[f"{section}.{key}"] = "platform profile"
-    for key, value in new_args.items():
-        if key not in old_args:
-            config.data.setdefault("training", {})[key] = value
-            config.provenance[f"training.{key}"] = "platform profile"
+    machine = Facts.from_dict(facts)
+    return lambda args: apply_profile(machine, args)
+
+
+def _use_cpu(facts: dict) -> bool:
+    return bool(facts) and not facts.get("cuda_available", False)
+
+
+def _cpu_check(config: ResolvedConfig, facts: dict, notes: list[str], dry_run: bool) -> None:
+    if not facts or facts.get("cuda_available") or config.data["platform"]["allow_cpu"]:
+        return
+    message = "No CUDA GPU is visible to the backend's Python: nothing would train at a useful speed."
+    hint = "set platform.allow_cpu=true to train on the CPU anyway (minutes per step even at 256 px)"
+    if not dry_run:
+        raise BackendError(message, hint=hint)
+    notes.append(f"{message} ({hint})")

@@ -8,7 +8,8 @@ import resource
 import time
 from pathlib import Path
 
-from kohya_wrap import jobfolder, paths
+from kohya_wrap import paths
+from kohya_wrap.job import folder as jobfolder
 from kohya_wrap.backend.smoke import (Progress, SmokeResult, build_random_checkpoint, check_run, smoke_overrides,
                                       write_dataset)
 from kohya_wrap.backend.tokenizers import ensure_tokenizer_cache

@@ -8,35 +8,17 @@ import signal
 import socket
 import threading
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from kohya_wrap import jobfolder
+from kohya_wrap.job import folder as jobfolder
 from kohya_wrap.errors import BackendError
 from kohya_wrap.launch import process
+from kohya_wrap.job.outcome import Outcome, decide_outcome, replace
 from kohya_wrap.launch.spec import LaunchSpec
 from kohya_wrap.limits.guards import StopRequest
 
 EventSink = Callable[[dict], None]
-
-
-@dataclass
-class Outcome:
-    """How a run ended, as recorded in summary.json and the registry."""
-
-    status: str
-    cause: str | None
-    exit_code: int | None
-    signal: int | None = None
-    message: str = ""
-    hint: str | None = None
-    stop_signals: list[str] = field(default_factory=list)
-    step: int | None = None
-    total: int | None = None
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 class EventLog:
@@ -178,10 +160,10 @@ class _Supervisor:
             return {}
 
         def note(signum, frame):
-            cause, message = USER_STOPS[signum]
+            cause, message = SIGNAL_STOPS[signum]
             self.signalled = StopRequest(cause, message)
 
-        return {signum: signal.signal(signum, note) for signum in USER_STOPS}
+        return {signum: signal.signal(signum, note) for signum in SIGNAL_STOPS}
 
     def request(self, stop: StopRequest) -> None:
         """Stop the child's group once: SIGINT, grace, SIGTERM, grace, SIGKILL (on a thread: output keeps flowing)."""
@@ -194,7 +176,7 @@ class _Supervisor:
         self._stopper.start()
 
 
-USER_STOPS = {signal.SIGINT: ("interrupted", "Interrupted by the user (Ctrl-C)."),
+SIGNAL_STOPS = {signal.SIGINT: ("interrupted", "Interrupted by the user (Ctrl-C)."),
               signal.SIGTERM: ("terminated", "kohya-wrap itself received SIGTERM.")}
 
 
@@ -204,41 +186,28 @@ def _restore_signals(previous: dict) -> None:
 
 
 def _finish(job_dir: Path, supervisor: _Supervisor, step_offset: int) -> Outcome:
-    from kohya_wrap.logs.outcome import decide_outcome
+    """Decide the outcome once, from the events and the inspected outputs, and write the reports with it."""
+    from kohya_wrap.reports.summary import build_summary
 
     code = supervisor.proc.returncode
     exit_code, sig = (None, -code) if code is not None and code < 0 else (code, None)
-    output_dir, output_name = _output_target(job_dir)
+    output_dir, output_name = jobfolder.output_target(job_dir)
     final = output_dir / f"{output_name}.safetensors"
-    nonfinite = [path.name for path in sorted(output_dir.glob("*.safetensors")) if not _good_lora(path)]
     events = supervisor.log.events
+    # Each output is inspected here once (sha256, header, NaN/Inf); the summary and the registry reuse it.
+    outputs = build_summary(job_dir, events, {"status": "running"}, scalars=[])["outputs"]
+    nonfinite = [Path(o["path"]).name for o in outputs if o.get("exists") and not o.get("good")]
     decided = decide_outcome(events, final_output_exists=final.is_file(), exit_code=exit_code, signal=sig,
                              stop_requested=supervisor.stop.cause if supervisor.stop else None,
                              nonfinite_outputs=nonfinite)
     steps = [event for event in events if event.get("type") == "step"]
-    outcome = Outcome(status=decided.status, cause=decided.cause, exit_code=exit_code, signal=sig,
-                      message=decided.message, hint=decided.hint, stop_signals=list(supervisor.stop_signals),
+    outcome = replace(decided, stop_signals=list(supervisor.stop_signals),
                       step=steps[-1]["step"] if steps else step_offset or None,
                       total=steps[-1].get("total") if steps else None)
     supervisor.log.emit({"type": "exited", "t": time.time(), "code": exit_code, "signal": sig,
                          "cause": outcome.cause, "status": outcome.status, "stop_signals": outcome.stop_signals})
     _write_reports(job_dir, outcome)
     return outcome
-
-
-def _good_lora(path: Path) -> bool:
-    """Finite weights in a readable file; a file cut off mid-save is as bad as one full of NaN."""
-    from kohya_wrap.reports.lora import LoraFileError, inspect_lora
-
-    try:
-        return not inspect_lora(path).nonfinite_tensors
-    except LoraFileError:
-        return False
-
-
-def _output_target(job_dir: Path) -> tuple[Path, str]:
-    args = jobfolder.read_args(job_dir)
-    return Path(args["output_dir"]), args["output_name"]
 
 
 def _write_reports(job_dir: Path, outcome: Outcome) -> None:

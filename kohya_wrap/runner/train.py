@@ -1,13 +1,41 @@
-"""What `kohya-wrap train` does end to end: prepare, decide dry-run, launch with progress and guards, resume."""
+"""What `kohya-wrap train` does: prepare, decide a dry run, run in the foreground with the limits plan and
+the registry record, resume from the latest state. Returns results; the CLI shows them."""
 
 from __future__ import annotations
 
-import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Iterable
 
-from kohya_wrap import jobfolder
-from kohya_wrap.runner.prepare import Prepared, prepare as prepare_job_folder
-from kohya_wrap.runner.supervise import Outcome, run_job
+from kohya_wrap.job import folder as jobfolder
+from kohya_wrap.job.outcome import Outcome
+from kohya_wrap.job.resume import ResumePoint
+from kohya_wrap.runner.plan import LimitsPlan, plan_limits
+from kohya_wrap.runner.prepare import Prepared, prepare
+from kohya_wrap.runner.supervise import run_job
+
+__all__ = ["Prepared", "ResumePlan", "TrainResult", "dry_run_reason", "must_dry_run", "plan", "prepare",
+           "resume_plan", "run"]
+
+
+@dataclass
+class ResumePlan:
+    """Where a resumed run continues: the job folder, the state folder, and where its new log starts."""
+
+    job_dir: Path
+    point: ResumePoint
+    log_start: int
+
+
+@dataclass
+class TrainResult:
+    """How a foreground run ended, with what the face shows after it."""
+
+    job_dir: Path
+    outcome: Outcome
+    outputs: list[dict]
+    report: Path
+    resume_check: tuple[bool, str] | None = None
 
 
 def must_dry_run(example: bool, model: Path | None) -> bool:
@@ -28,69 +56,43 @@ def dry_run_reason(dry_run_flag: bool, prepared: Prepared, model: Path | None) -
     return "; ".join(reasons) + ". Nothing was launched."
 
 
-def prepare(preset, overrides, **options) -> Prepared:
-    return prepare_job_folder(preset, overrides, **options)
+def plan(job_dir: Path, *, force: bool = False, registry=None) -> LimitsPlan:
+    """The limits plan of a foreground run (raises LimitReached when the estimate is over a limit)."""
+    from kohya_wrap.registry.db import open_registry
+
+    return plan_limits(registry or open_registry(), job_dir, force=force)
 
 
-def launch(job_dir: Path, *, force: bool = False, env: dict | None = None, resume_state: Path | None = None,
-           step_offset: int = 0) -> Outcome:
-    """Run a prepared job in the foreground: estimate against limits, record it, show live progress."""
-    from kohya_wrap.progress import ProgressView
+def resume_plan(ref: str, runs_dir: Path | None = None) -> ResumePlan:
+    """The job a reference means and the latest state it can really resume from."""
+    from kohya_wrap.job.resume import find_resume_point
+
+    job_dir = jobfolder.find(ref, runs_dir)
+    output_dir, _ = jobfolder.output_target(job_dir)
+    log = job_dir / jobfolder.TRAIN_LOG
+    return ResumePlan(job_dir, find_resume_point(output_dir), log.stat().st_size if log.exists() else 0)
+
+
+def run(job_dir: Path, limits: LimitsPlan, *, sinks: Iterable[Callable[[dict], None]] = (),
+        on_progress: Callable[[dict], None] | None = None, env: dict | None = None,
+        resume: ResumePlan | None = None, registry=None) -> TrainResult:
+    """Run a prepared job in the foreground: the registry records it, the plan's guards enforce [limits]."""
     from kohya_wrap.registry.db import open_registry
     from kohya_wrap.registry.recorder import JobRecorder
 
-    registry = open_registry()
-    guards = _limit_guards(registry, job_dir, force)
-    recorder = JobRecorder(registry, job_dir)
+    recorder = JobRecorder(registry or open_registry(), job_dir)
     recorder.start()
-    view = ProgressView(cost=next((guard for guard in guards if hasattr(guard, "describe")), None))
-    try:
-        outcome = run_job(job_dir, on_event=_fan_out([view, recorder.on_event]), guards=guards, env=env,
-                          resume_state=resume_state, step_offset=step_offset, on_progress=view.progress)
-    finally:
-        view.close()
+    outcome = run_job(job_dir, on_event=_fan_out([*sinks, recorder.on_event]), guards=limits.guards, env=env,
+                      resume_state=resume.point.state_dir if resume else None,
+                      step_offset=resume.point.step if resume else 0, on_progress=on_progress)
     recorder.finish(outcome)
-    _print_outcome(outcome, job_dir)
-    return outcome
+    summary = jobfolder.read_json(Path(job_dir) / jobfolder.SUMMARY)
+    check = None
+    if resume is not None:
+        from kohya_wrap.job.resume import state_loaded
 
-
-def _limit_guards(registry, job_dir: Path, force: bool) -> list:
-    """Refuse a run whose estimate is over [limits] (unless forced) and build the guards that enforce them."""
-    from kohya_wrap.limits.estimate import preflight
-    from kohya_wrap.limits.guards import MEASURE_STEPS, job_guards
-    from kohya_wrap.registry.folder import read_job_folder
-    from kohya_wrap.registry.jobs import speed_history
-    from kohya_wrap.registry.rows import gpu_name, leaf
-
-    folder = read_job_folder(job_dir)
-    limits = folder.config.get("limits", {})
-    if limits.get("max_cost_usd") is None and limits.get("max_hours") is None:
-        return []
-    gpu = gpu_name(folder)
-    estimate, warnings = preflight(folder.config, leaf(folder.config, "max_train_steps"), speed_history(registry),
-                                   gpu_name=gpu, force=force)
-    print(f"Estimate: {estimate.basis}")
-    for warning in warnings:
-        print(f"  warning: {warning}")
-    # With no history to estimate from, the first steps of this run are the measurement.
-    measure = MEASURE_STEPS if estimate.seconds is None and not force else None
-    return job_guards(folder.config, gpu, measure_steps=measure)
-
-
-def resume(job: str, runs_dir: Path | None = None) -> Outcome:
-    """Continue a job from the latest state that really exists, keeping the global step count."""
-    from kohya_wrap.resume import find_resume_point, state_loaded
-
-    job_dir = jobfolder.find_job(job, runs_dir)
-    output_dir = jobfolder.read_args(job_dir)["output_dir"]
-    point = find_resume_point(Path(output_dir))
-    log_path = job_dir / jobfolder.TRAIN_LOG
-    log_start = log_path.stat().st_size if log_path.exists() else 0
-    print(f"Resuming {job_dir.name} from {point.state_dir.name} (step {point.step}, epoch {point.epoch})")
-    outcome = launch(job_dir, resume_state=point.state_dir, step_offset=point.step)
-    loaded, detail = state_loaded(log_path.read_bytes()[log_start:])
-    print(("  " if loaded else "  WARNING: ") + detail)
-    return outcome
+        check = state_loaded((Path(job_dir) / jobfolder.TRAIN_LOG).read_bytes()[resume.log_start:])
+    return TrainResult(Path(job_dir), outcome, summary.get("outputs", []), Path(job_dir) / "report.html", check)
 
 
 def _fan_out(sinks):
@@ -98,18 +100,3 @@ def _fan_out(sinks):
         for target in sinks:
             target(event)
     return sink
-
-
-def _print_outcome(outcome: Outcome, job_dir: Path) -> None:
-    line = f"Result: {outcome.status}"
-    if outcome.cause:
-        line += f" ({outcome.cause})"
-    print(line + (f": {outcome.message}" if outcome.message else ""))
-    if outcome.hint:
-        print(f"  hint: {outcome.hint}")
-    summary = job_dir / jobfolder.SUMMARY
-    if summary.is_file():
-        outputs = json.loads(summary.read_text(encoding="utf-8")).get("outputs", [])
-        for output in outputs:
-            print(f"  output: {output.get('path')} ({output.get('bytes')} bytes)")
-    print(f"  report: {job_dir / 'report.html'}")

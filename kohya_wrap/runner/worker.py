@@ -1,4 +1,4 @@
-"""A queue worker: claim the next job, run it through the runner, record it; stop cleanly on SIGTERM."""
+"""A queue worker: claim the next job, render it for this machine, run it, record it; stop cleanly on SIGTERM."""
 
 from __future__ import annotations
 
@@ -10,19 +10,22 @@ from pathlib import Path
 from typing import Callable
 
 from kohya_wrap.errors import EXIT_FAILED, EXIT_LIMIT, EXIT_OK, KohyaWrapError
-from kohya_wrap.limits.guards import COST_LIMIT, MEASURE_STEPS, TIME_LIMIT, FlagGuard, guards_for_limits
+from kohya_wrap.job import folder as jobfolder
+from kohya_wrap.job.causes import LIMIT_STOPS
+from kohya_wrap.job.meta import update_meta
+from kohya_wrap.limits.guards import FlagGuard
 from kohya_wrap.registry import liveness
 from kohya_wrap.registry.db import Registry
-from kohya_wrap.registry.folder import read_job_folder
-from kohya_wrap.registry.meta import update_meta
 from kohya_wrap.registry.queue import claim_next, requeue
 from kohya_wrap.registry.recorder import JobRecorder
+from kohya_wrap.runner.plan import plan_limits
+from kohya_wrap.runner.prepare import render_for_this_machine
+from kohya_wrap.runner.supervise import run_job
 
 ON_TERM = ("requeue", "stop")
 GOOD = ("succeeded",)
 STOPS_WORKER = ("failed", "stopped", "lost")  # a job cancelled by the user is no reason to stop
 RUNNER_SIGNAL_CAUSES = {"terminated": "SIGTERM", "interrupted": "SIGINT"}
-LIMIT_CAUSES = (COST_LIMIT, TIME_LIMIT)
 
 
 @dataclass
@@ -44,11 +47,11 @@ class WorkerResult:
 
 class Worker:
     def __init__(self, registry: Registry, options: WorkerOptions, *,
-                 run: Callable, say: Callable[[str], None] = print):
-        """run is runner.run_job (passed in: the registry does not import the runner)."""
+                 say: Callable[[str], None] = lambda text: None):
+        """say receives one line per thing the worker does (the CLI shows them)."""
         if options.on_term not in ON_TERM:
             raise KohyaWrapError(f"--on-term must be one of {', '.join(ON_TERM)}")
-        self.registry, self.options, self.run_fn, self.say = registry, options, run, say
+        self.registry, self.options, self.say = registry, options, say
         self.id = f"{liveness.this_host()}:{os.getpid()}" + (f":gpu{options.gpu}" if options.gpu else "")
         self.stopping: str | None = None
         self._wake = threading.Event()
@@ -84,25 +87,21 @@ class Worker:
             if status in STOPS_WORKER and not self.options.continue_on_error:
                 self.say(f"worker {self.id}: job {row['id']} ended {status}; stopping "
                          "(use --continue-on-error to go on)")
-                result.exit_code = EXIT_LIMIT if cause in LIMIT_CAUSES else EXIT_FAILED
+                result.exit_code = EXIT_LIMIT if cause in LIMIT_STOPS else EXIT_FAILED
                 break
             if self.options.once:
                 break
         result.stopped_by = self.stopping
         return result
 
-    def _guards(self, job_dir: Path, recorder: JobRecorder) -> list:
-        folder = read_job_folder(job_dir)
-        limits = folder.config.get("limits", {})
-        estimate = folder.meta.get("estimate") or {}
-        # Queued with no estimate possible and no --force: the run's first steps decide instead.
-        unmeasured = bool(estimate) and estimate.get("seconds") is None and not estimate.get("forced")
+    def _guards(self, job_dir: Path) -> list:
+        """The job's limits plan (the estimate recorded when it was queued) plus this worker's stop flag."""
+        recorded = jobfolder.read(job_dir).meta.get("estimate") or None
         cause = "requeued" if self.options.on_term == "requeue" else "worker_stopped"
         self._term_guard = FlagGuard(cause, f"worker {self.id} was asked to stop")
         if self.stopping:
             self._term_guard.raise_flag()
-        measure = MEASURE_STEPS if unmeasured else None
-        return [*guards_for_limits(limits, recorder.rate, measure_steps=measure), self._term_guard]
+        return [*plan_limits(self.registry, job_dir, recorded=recorded, queued=True).guards, self._term_guard]
 
     def run_one(self, row: dict) -> tuple[str, str | None]:
         """Run one claimed job; returns its final (status, cause)."""
@@ -111,9 +110,11 @@ class Worker:
         recorder = JobRecorder(self.registry, job_dir)
         env = {"CUDA_VISIBLE_DEVICES": self.options.gpu} if self.options.gpu is not None else None
         try:
+            for line in render_for_this_machine(job_dir):
+                self.say(f"worker {self.id}: profile: {line}")
             recorder.start(worker=self.id, gpu=self.options.gpu)
-            guards = self._guards(job_dir, recorder)
-            outcome = self.run_fn(job_dir, on_event=self._feed(recorder, guards), guards=guards, env=env)
+            guards = self._guards(job_dir)
+            outcome = run_job(job_dir, on_event=self._feed(recorder, guards), guards=guards, env=env)
         except KohyaWrapError as error:
             return self._fail(recorder, error.render().replace("\n", " ")), None
         except Exception as error:

@@ -6,7 +6,7 @@ import pytest
 
 from kohya_wrap import paths
 from kohya_wrap.errors import ConfigError
-from kohya_wrap.limits.prices import hourly_rate, load_prices, price_for_gpu
+from kohya_wrap.job.cost import hourly_rate, load_prices, price_for_gpu
 
 
 def test_shipped_table_loads_and_every_price_is_a_number():

@@ -58,9 +58,9 @@ def test_logs_job_prints_the_raw_log(cli, job):
 def test_logs_unknown_or_ambiguous_job_says_what_to_do(cli, job):
     (job.parent / "20261121-090000-other-3c4d").mkdir()
     unknown = cli("logs", "nosuchjob")
-    assert unknown.exit_code == 2 and "Error: no job 'nosuchjob'" in unknown.output and "hint:" in unknown.output
+    assert unknown.exit_code == 2 and "Error: No job 'nosuchjob'" in unknown.output and "hint:" in unknown.output
     ambiguous = cli("logs", "20261121")
-    assert ambiguous.exit_code == 2 and "matches 2 jobs" in ambiguous.output
+    assert ambiguous.exit_code == 2 and "ambiguous" in ambiguous.output and "other-3c4d" in ambiguous.output
 
 
 def test_logs_follow_stops_when_the_job_has_exited(cli, job):

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from kohya_wrap.logs.events import (Event, EventsFileError, event_from_dict, make_event, read_events_jsonl,
+from kohya_wrap.job.events import (Event, EventsFileError, event_from_dict, make_event, read_events_jsonl,
                                     write_events_jsonl)
 
 

@@ -6,7 +6,7 @@ import signal
 
 import pytest
 
-from kohya_wrap.logs.outcome import decide_outcome
+from kohya_wrap.job.outcome import decide_outcome
 from kohya_wrap.logs.parse import LogParser
 
 from .conftest import MAIN, parse_run
@@ -137,4 +137,5 @@ def test_sigkill_without_a_stop_request_is_a_kill():
 def test_outcome_to_dict():
     outcome = decide_outcome(parse_run("main"), final_output_exists=True, exit_code=0, signal=None)
     assert outcome.to_dict() == {"status": "succeeded", "cause": None, "hint": None,
-                                 "message": "trained 6/6 steps and saved the final LoRA"}
+                                 "message": "trained 6/6 steps and saved the final LoRA", "exit_code": 0,
+                                 "signal": None, "stop_signals": [], "step": None, "total": None}

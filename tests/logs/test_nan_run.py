@@ -6,7 +6,7 @@ import json
 import math
 import random
 
-from kohya_wrap.logs.outcome import decide_outcome
+from kohya_wrap.job.outcome import decide_outcome
 from kohya_wrap.logs.parse import LogParser, parse_files
 from kohya_wrap.logs.tensorboard import read_scalars, with_tensorboard
 

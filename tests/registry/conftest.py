@@ -121,8 +121,12 @@ def run_worker(registry, scenarios: dict[str, str] | None = None, job_env: dict[
                **options):
     """Run a worker in this process until the queue is empty. scenarios maps a job-id substring to the
     stand-in scenario that job replays (e.g. a captured failed run); job_env to extra environment."""
-    from kohya_wrap.registry.worker import Worker, WorkerOptions
-    from kohya_wrap.runner import run_job
+    from unittest import mock
+
+    from kohya_wrap.runner import worker as worker_module
+    from kohya_wrap.runner.worker import Worker, WorkerOptions
+
+    run_job = worker_module.run_job
 
     def run(job_dir, **kwargs):
         env = dict(kwargs.pop("env") or {})
@@ -136,7 +140,9 @@ def run_worker(registry, scenarios: dict[str, str] | None = None, job_env: dict[
 
     said: list[str] = []
     options = {"drain": True, "poll_s": 0.1, **options}
-    result = Worker(registry, WorkerOptions(**options), run=run, say=said.append).run()
+    # The worker's own run_job, with the stand-in scenario of each job added to its environment.
+    with mock.patch.object(worker_module, "run_job", run):
+        result = Worker(registry, WorkerOptions(**options), say=said.append).run()
     result.said = said
     return result
 

@@ -8,7 +8,7 @@ import pytest
 
 from kohya_wrap import paths
 from kohya_wrap.registry.jobs import get_job
-from kohya_wrap.registry.meta import read_meta
+from kohya_wrap.job.meta import read_meta
 from kohya_wrap.registry.queue import enqueue
 from tests.conftest import REPO
 from tests.registry.conftest import STANDIN_OVERRIDES, run_worker

@@ -7,12 +7,12 @@ import json
 from pathlib import Path
 
 from kohya_wrap.errors import EXIT_LIMIT
-from kohya_wrap.registry.folder import read_events
+from kohya_wrap.job.folder import read_events
 from kohya_wrap.registry.jobs import get_job
-from kohya_wrap.registry.meta import read_meta
+from kohya_wrap.job.meta import read_meta
 from kohya_wrap.registry.models import list_versions
 from kohya_wrap.registry.queue import enqueue
-from kohya_wrap.reports.lora import inspect_lora
+from kohya_wrap.artifacts.lora import inspect_lora
 from tests.conftest import REPO
 from tests.registry.conftest import STANDIN_OVERRIDES, run_worker
 
@@ -36,7 +36,7 @@ def test_cost_limit_stops_the_run_within_a_second_and_keeps_the_checkpoint(regis
     result = run_worker(registry)
     assert result.ran == [(job.name, "stopped")] and result.exit_code == EXIT_LIMIT
 
-    events = read_events(job / "events.jsonl")
+    events = read_events(job)
     reached = _one(events, "started")["t"] + 0.05 / (36 / 3600)
     limit, exited = _one(events, "limit"), _one(events, "exited")
     assert limit["cause"] == "cost_limit" and 0 <= limit["t"] - reached < 0.5
@@ -70,7 +70,7 @@ def test_with_no_history_the_first_steps_decide(registry, standin, cli):
     assert read_meta(Path(job["job_dir"]))["estimate"]["basis"].startswith("no history yet")
     result = run_worker(registry)
     assert result.ran == [(job["id"], "stopped")]
-    events = read_events(Path(job["job_dir"]) / "events.jsonl")
+    events = read_events(Path(job["job_dir"]))
     limit = _one(events, "limit")
     assert limit["cause"] == "cost_limit" and "measured over the first 3 steps" in limit["message"]
     assert limit["t"] - _one(events, "started")["t"] < 5.0  # before the limit itself was reached

@@ -9,7 +9,7 @@ import time
 
 from kohya_wrap.registry import liveness, schema
 from kohya_wrap.registry.jobs import get_job, list_jobs
-from kohya_wrap.registry.meta import read_meta
+from kohya_wrap.job.meta import read_meta
 from kohya_wrap.registry.queue import enqueue
 from kohya_wrap.registry.rebuild import rebuild
 from tests.registry.conftest import bare_job

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kohya_wrap.registry.meta import read_meta
+from kohya_wrap.job.meta import read_meta
 from kohya_wrap.registry.models import (
     ModelNotFound,
     file_name,

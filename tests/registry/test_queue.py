@@ -12,8 +12,9 @@ import pytest
 from kohya_wrap.errors import KohyaWrapError
 from kohya_wrap.registry import schema
 from kohya_wrap.registry.jobs import get_job, list_jobs
-from kohya_wrap.registry.meta import read_meta
-from kohya_wrap.registry.queue import claim_next, enqueue, expand_sweeps, queued, requeue, unqueue
+from kohya_wrap.job.meta import read_meta
+from kohya_wrap.registry.queue import claim_next, enqueue, queued, requeue, unqueue
+from kohya_wrap.runner.submit import expand_sweeps
 from tests.registry.conftest import bare_job, worker_env
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from kohya_wrap.registry import liveness
 from kohya_wrap.registry.db import open_registry
-from kohya_wrap.registry.folder import read_events
+from kohya_wrap.job.folder import read_events
 from kohya_wrap.registry.jobs import get_job, list_jobs
 from kohya_wrap.registry.models import list_versions
 from kohya_wrap.registry.queue import enqueue
@@ -24,7 +24,7 @@ from tests.registry.conftest import run_worker, snapshot, worker_env
 
 
 def _started(job_dir: Path) -> list[dict]:
-    return [e for e in read_events(job_dir / "events.jsonl") if e["type"] == "started"]
+    return [e for e in read_events(job_dir) if e["type"] == "started"]
 
 
 def _spawn_worker(*args: str, **env: str) -> subprocess.Popen:
@@ -44,7 +44,7 @@ def _wait_for(predicate, timeout_s: float, what: str):
 
 def _running_with_steps(registry):
     rows = [r for r in list_jobs(registry, check=False) if r["status"] == "running" and r["pgid"]]
-    if rows and any(e["type"] == "step" for e in read_events(Path(rows[0]["job_dir"]) / "events.jsonl")):
+    if rows and any(e["type"] == "step" for e in read_events(Path(rows[0]["job_dir"]))):
         return rows[0]
     return None
 
@@ -102,12 +102,13 @@ def test_once_waits_for_a_job_runs_it_and_exits(sqlite_registry, standin):
 
 
 def test_a_job_that_cannot_start_fails_with_its_reason(registry, standin):
-    job = standin("nocommand")
-    (job / "command.json").unlink()
+    # The worker resolves job.toml again for its own machine: a job.toml damaged after queuing stops it there.
+    job = standin("badtoml")
     enqueue(registry, job)
+    (job / "job.toml").write_text("[training\nlearning_rate = ", encoding="utf-8")
     result = run_worker(registry, continue_on_error=True)
-    row = get_job(registry, job.name)
-    assert result.ran == [(job.name, "failed")] and "command.json is missing" in row["cause"]
+    row = get_job(registry, job.name, check=False)
+    assert result.ran == [(job.name, "failed")] and "job.toml" in row["cause"], row["cause"]
 
 
 @pytest.mark.parametrize("on_term, status", [("requeue", "queued"), ("stop", "cancelled")])

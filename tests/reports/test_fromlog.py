@@ -7,7 +7,7 @@ import json
 import pytest
 
 from kohya_wrap.errors import KohyaWrapError
-from kohya_wrap.logs.events import read_events_jsonl
+from kohya_wrap.job.events import read_events_jsonl
 from kohya_wrap.reports.write import report_from_log
 
 from .helpers import FIXTURES, expected_scalars, make_job, parsed_events
@@ -76,7 +76,7 @@ def test_cli_report_job_by_id_and_json(cli, tmp_path, monkeypatch):
     runs = tmp_path / "runs"
     job = make_job(runs)
     monkeypatch.setenv("KOHYA_WRAP_RUNS", str(runs))
-    result = cli("report", "shape_lora-1a2b")
+    result = cli("report", "shape_lora")  # a job name: the newest job of that name
     assert result.exit_code == 0, result.output
     assert "Succeeded" in result.output and "6 / 6" in result.output
     assert str(job / "report.html") in result.output

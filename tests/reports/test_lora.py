@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from kohya_wrap.reports.lora import LoraFileError, inspect_lora, read_header
+from kohya_wrap.artifacts.lora import LoraFileError, inspect_lora, read_header
 
 from .helpers import SHARED, header_excerpt, make_lora
 
@@ -104,7 +104,7 @@ def test_missing_file(tmp_path):
 
 def test_inspect_never_imports_torch(lora_factory):
     path = lora_factory(dtype="mixed")
-    code = ("import sys; from kohya_wrap.reports.lora import inspect_lora; "
+    code = ("import sys; from kohya_wrap.artifacts.lora import inspect_lora; "
             f"inspect_lora({str(path)!r}); print('torch' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
 

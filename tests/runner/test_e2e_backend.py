@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from kohya_wrap.logs.tensorboard import read_scalars
-from kohya_wrap.reports.lora import inspect_lora
+from kohya_wrap.artifacts.lora import inspect_lora
 from kohya_wrap.runner import prepare_job, run_job
 from tests.conftest import FIXTURES
 

@@ -1,0 +1,1 @@
+"""The job: the contract between stages (folder, events, causes, outcome, cost, meta, resume)."""
