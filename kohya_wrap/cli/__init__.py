@@ -28,6 +28,10 @@ COMMANDS = {
     "queue": "kohya_wrap.cli.queue:queue",
     "worker": "kohya_wrap.cli.worker:worker",
     "registry": "kohya_wrap.cli.registry:registry",
+    "validate": "kohya_wrap.cli.validate:validate",
+    "generate": "kohya_wrap.cli.validate:generate",
+    "export": "kohya_wrap.cli.validate:export",
+    "import": "kohya_wrap.cli.importer:import_group",
 }
 
 
