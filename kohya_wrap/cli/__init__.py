@@ -28,6 +28,7 @@ COMMANDS = {
     "queue": "kohya_wrap.cli.queue:queue",
     "worker": "kohya_wrap.cli.worker:worker",
     "registry": "kohya_wrap.cli.registry:registry",
+    "estimate": "kohya_wrap.cli.estimate:estimate",
     "validate": "kohya_wrap.cli.validate:validate",
     "generate": "kohya_wrap.cli.validate:generate",
     "export": "kohya_wrap.cli.validate:export",
