@@ -67,8 +67,10 @@ class ProgressView:
             self._say(f"saved {event.get('path')}")
         elif kind == "sample":
             self.state["samples"] += 1
-        elif kind in ("error", "warning", "limit"):
-            self._say(f"{kind}: {event.get('message', '')}" + (f"\n  hint: {event['hint']}" if event.get("hint") else ""))
+        elif kind in ("warning", "limit"):
+            self._say(f"{kind}: {event.get('message', '')}")
+        elif kind == "error":
+            self._say(f"error: {event.get('message', '')}" + (f"\n  hint: {event['hint']}" if event.get("hint") else ""))
         elif kind == "started":
             self._say(f"started pid {event.get('pid')}")
 
