@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shlex
 
-from kohya_wrap.config.argtable import ArgSpec, check_value, load_table
+from kohya_wrap.config.argtable import SCALAR_LISTS, ArgSpec, check_value, load_table
 from kohya_wrap.config.resolve import RESERVED_ARGS
 from kohya_wrap.config.schema import DatasetSection
 from kohya_wrap.importers.record import Imported
@@ -94,7 +94,7 @@ def parse_resolution(value) -> tuple[object, str]:
 
 def coerce(spec: ArgSpec, value) -> tuple[object, str]:
     """VALUE typed for SPEC (the GUIs store numbers as strings); the second item says what changed."""
-    if spec.is_list and not isinstance(value, list) and spec.name not in ("text_encoder_lr",):
+    if spec.is_list and not isinstance(value, list) and spec.name not in SCALAR_LISTS:
         value = value.split() if isinstance(value, str) else [value]
     items = value if isinstance(value, list) else [value]
     typed = [_scalar(spec.type, item) for item in items]

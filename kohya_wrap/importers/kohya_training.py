@@ -11,6 +11,8 @@ USED = {"epoch", "max_train_steps", "max_train_epochs", "lr_warmup", "lr_warmup_
         "lr_scheduler_num_cycles", "lr_scheduler_power", "lr_scheduler_type", "xformers", "seed", "clip_skip",
         "max_token_length", "stop_text_encoder_training", "stop_text_encoder_training_pct", "sample_prompts",
         "sample_sampler", "huber_c", "huber_scale", "huber_schedule"}
+# sd-scripts' schedulers that read --lr_scheduler_num_cycles (library/train_util.py get_scheduler_fix).
+CYCLE_SCHEDULERS = ("cosine_with_restarts", "cosine_with_min_lr", "warmup_stable_decay")
 # update_my_data's type fixes: field -> (type, value when unreadable).
 NUMBERS = {"clip_skip": (int, 0), "epoch": (int, 0), "gradient_accumulation_steps": (int, 0), "keep_tokens": (int, 0),
            "lr_warmup": (int, 0), "max_data_loader_n_workers": (int, 0), "max_train_epochs": (int, 0),
@@ -115,12 +117,13 @@ def _scheduler(imp: Imported, data: dict) -> None:
     scheduler = data.get("lr_scheduler", "cosine")
     if data.get("lr_scheduler_type"):
         place_arg(imp, "lr_scheduler_type", data["lr_scheduler_type"], "lr_scheduler_type")
-    cycles = data.get("lr_scheduler_num_cycles") or data.get("epoch")
-    if scheduler == "cosine_with_restarts" and cycles:
+    # An empty field is 1 by the time the GUI trains: update_my_data turns '' into 1 when it loads the file.
+    cycles = data.get("lr_scheduler_num_cycles") or 1
+    if scheduler in CYCLE_SCHEDULERS and cycles:
         place_arg(imp, "lr_scheduler_num_cycles", int(cycles), "lr_scheduler_num_cycles")
     elif "lr_scheduler_num_cycles" in data:
         imp.drop("lr_scheduler_num_cycles", data["lr_scheduler_num_cycles"], f"the {scheduler!r} scheduler has no "
-                 "cycles (only cosine_with_restarts reads it)")
+                 f"cycles (only {', '.join(CYCLE_SCHEDULERS)} read it)")
     if scheduler == "polynomial" and data.get("lr_scheduler_power"):
         place_arg(imp, "lr_scheduler_power", float(data["lr_scheduler_power"]), "lr_scheduler_power")
     elif "lr_scheduler_power" in data:

@@ -183,6 +183,13 @@ def read(path: Path, header: dict | None = None) -> Imported:
     return imp
 
 
+def config_from_header(header: dict, file_name: str = "lora.safetensors") -> dict[str, dict]:
+    """Pure: a LoRA's safetensors header -> {preset section: {key: value}} (for adopting past runs)."""
+    from kohya_wrap.importers.finish import finish
+
+    return finish(read(Path(file_name), header)).tables()
+
+
 def _place(imp: Imported, facts: LoraFacts) -> None:
     for arg, (value, key) in facts.args.items():
         if value is False:

@@ -73,7 +73,7 @@ def import_preset(path: Path, fmt: str | None = None, dataset_config: Path | Non
         raise KohyaWrapError(f"{target} already exists.", hint="pass --force to overwrite it, or --out another name")
     if target.resolve() == Path(path).expanduser().resolve():
         raise KohyaWrapError("--out is the source file itself; the source is never overwritten.")
-    write_text_atomic(target, render_preset(imported, slug(imported.name)))
+    write_text_atomic(target, render_preset(imported, slug(imported.name), target.name))
     try:
         resolve(str(target))
         problems = []

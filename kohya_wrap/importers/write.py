@@ -13,10 +13,10 @@ BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 WIDTH = 116
 
 
-def render_preset(imp: Imported, preset_name: str) -> str:
+def render_preset(imp: Imported, preset_name: str, file_name: str = "THIS.toml") -> str:
     """The preset text: header comment block, [meta], then each section with provenance comments."""
     meta = {"name": preset_name, "description": imp.description[:200], "tags": ["imported", imp.fmt]}
-    lines = header(imp) + ["", "[meta]"]
+    lines = header(imp, file_name) + ["", "[meta]"]
     lines += [_entry(key, value, "kohya-wrap: from the source's name") for key, value in meta.items()]
     by_section: dict[str, list] = {}
     for value in imp.values.values():
@@ -27,7 +27,7 @@ def render_preset(imp: Imported, preset_name: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def header(imp: Imported) -> list[str]:
+def header(imp: Imported, file_name: str = "THIS.toml") -> list[str]:
     lines = [f"# Imported by kohya-wrap from {imp.label} {imp.source.name}", f"#   ({imp.source})"]
     if imp.carried:
         lines += [f"# Carried over as they were ({len(imp.carried)}):"]
@@ -42,8 +42,8 @@ def header(imp: Imported) -> list[str]:
             lines += _wrapped(f"{', '.join(fields)}: {reason}", "#   - ", "#     ")
     if imp.notes:
         lines += ["# Notes:"] + [line for note in imp.notes for line in _wrapped(note, "#   - ", "#     ")]
-    lines += ["# Check it, then train: kohya-wrap config validate THIS.toml; kohya-wrap train THIS.toml --dataset DIR "
-              "--model BASE.safetensors"]
+    lines += [f"# Check it, then train: kohya-wrap config validate {file_name}",
+              f"#   kohya-wrap train {file_name} --dataset DIR --model BASE.safetensors"]
     return lines
 
 

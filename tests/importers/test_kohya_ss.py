@@ -171,3 +171,22 @@ def test_non_sdxl_presets_are_refused_clearly(name, family, tmp_path):
     assert family in caught.value.message and "SDXL LoRAs only" in caught.value.message
     assert caught.value.exit_code == 2
     assert not (tmp_path / "x.toml").exists()
+
+
+def test_restart_cycles_follow_the_gui_and_are_dropped_where_no_scheduler_reads_them():
+    path = IMPORTS / "kohya_ss" / "presets" / "SDXL - LoRA kudou-reira prodigy v4.0.json"
+    source = load_json(path)
+    assert source["lr_scheduler"] == "cosine_with_restarts" and source["lr_scheduler_num_cycles"] == ""
+    # train_model would use int(epoch) for '', but update_my_data has already turned '' into 1 when the GUI loaded it.
+    assert read_source(path).get("optimizer.lr_scheduler_num_cycles") == 1
+    constant = read_source(IMPORTS / "kohya_ss" / "presets" / "SDXL - LoRA AI_Now prodigy v1.0.json")
+    assert constant.get("optimizer.lr_scheduler_num_cycles") is None
+    assert any("has no cycles" in drop.reason for drop in constant.dropped)
+
+
+def test_gui_defaults_fill_missing_fields_and_say_so():
+    path = IMPORTS / "kohya_ss" / "presets" / "locon-dadaptation-sdxl.json"
+    assert "min_bucket_reso" not in load_json(path)
+    imp = read_source(path)
+    assert imp.get("dataset.min_bucket_reso") == 256 and imp.get("dataset.max_bucket_reso") == 2048
+    assert any("`min_bucket_reso` is missing: the GUI's default 256" in note for note in imp.notes)

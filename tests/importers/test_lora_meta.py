@@ -8,7 +8,7 @@ import struct
 import pytest
 
 from kohya_wrap.errors import KohyaWrapError
-from kohya_wrap.importers.lora_meta import facts_from_metadata, parse_value, read_header
+from kohya_wrap.importers.lora_meta import config_from_header, facts_from_metadata, parse_value, read_header
 from kohya_wrap.importers.optimizers import optimizer_from_metadata
 from kohya_wrap.importers.preset import read_source
 from tests.importers.support import IMPORTS, LORA_HEADERS, SD, import_valid
@@ -117,3 +117,10 @@ def test_lora_without_training_metadata_is_a_clear_error(tmp_path):
     with pytest.raises(KohyaWrapError) as caught:
         read_source(as_safetensors({"__metadata__": {"format": "pt"}}, tmp_path / "x.safetensors"))
     assert "no sd-scripts training metadata" in caught.value.message
+
+
+def test_config_from_header_gives_preset_sections():
+    tables = config_from_header(json.loads(SIMPLE.read_text()))
+    assert tables["network"]["network_dim"] == 4 and tables["optimizer"]["optimizer_type"] == "AdamW"
+    assert tables["dataset"]["resolution"] == 256 and tables["dataset"]["batch_size"] == 2
+    assert tables["training"]["max_train_steps"] == 10
