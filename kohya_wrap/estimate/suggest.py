@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from kohya_wrap.config.rules import CAPTION_CHANGERS
 from kohya_wrap.estimate import memory
 from kohya_wrap.estimate.facts import TrainFacts
 from kohya_wrap.estimate.gpus import Gpu
@@ -37,17 +38,28 @@ def _set(config: dict, key: str, value) -> str:
     return f"{section_of(config, key)}.{key}={text}"
 
 
+def _switch_off(config: dict, keys) -> tuple[str, ...]:
+    """dataset.KEY=false|0 for the dataset options that the caching it goes with does not allow."""
+    dataset = config.get("dataset", {})
+    return tuple(f"dataset.{key}={'false' if isinstance(dataset[key], bool) else 0}" for key in keys
+                 if dataset.get(key))
+
+
 def candidates(facts: TrainFacts, config: dict) -> list[Candidate]:
     """Changes in the order of what they cost: free caching first, then slower or lossier ones."""
     found = []
     if not facts.cache_text_encoder_outputs:
-        what = " (stops training the text encoders)" if facts.train_text_encoder else ""
+        off = _switch_off(config, CAPTION_CHANGERS)
+        costs = (["stops training the text encoders"] if facts.train_text_encoder else []) + \
+            [f"turns off {item.split('=')[0].split('.')[1]}" for item in off]
+        what = f" ({', '.join(costs)})" if costs else ""
         found.append(Candidate(f"cache text-encoder outputs{what}",
                                (_set(config, "cache_text_encoder_outputs", True),
-                                _set(config, "network_train_unet_only", True)),
+                                _set(config, "network_train_unet_only", True), *off),
                                facts.with_changes(cache_text_encoder_outputs=True, train_text_encoder=False)))
     if not facts.cache_latents:
-        found.append(Candidate("cache latents (the VAE leaves the GPU)", (_set(config, "cache_latents", True),),
+        found.append(Candidate("cache latents (the VAE leaves the GPU)",
+                               (_set(config, "cache_latents", True), *_switch_off(config, ("color_aug", "random_crop"))),
                                facts.with_changes(cache_latents=True)))
     short = facts.optimizer.rsplit(".", 1)[-1].lower().replace("_", "")
     if short in EIGHT_BIT:
