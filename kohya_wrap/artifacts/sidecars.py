@@ -10,7 +10,7 @@ A1111_FIELDS = ("description", "sd version", "activation text", "preferred weigh
 # our sampler name -> (ComfyUI KSampler sampler_name, scheduler)
 COMFY_SAMPLERS = {
     "euler": ("euler", "normal"), "euler_a": ("euler_ancestral", "normal"), "heun": ("heun", "normal"),
-    "ddim": ("ddim", "ddim_uniform"), "lms": ("lms", "normal"), "dpmpp_2m": ("dpmpp_2m", "normal"),
+    "ddim": ("ddim", "ddim_uniform"), "dpmpp_2m": ("dpmpp_2m", "normal"),
     "dpmpp_2m_karras": ("dpmpp_2m", "karras"), "dpmpp_2m_sde": ("dpmpp_2m_sde", "normal"),
     "dpmpp_2m_sde_karras": ("dpmpp_2m_sde", "karras"), "unipc": ("uni_pc", "normal"), "dpm_2": ("dpm_2", "normal"),
     "dpm_2_a": ("dpm_2_ancestral", "normal"),

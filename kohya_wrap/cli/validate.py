@@ -25,7 +25,7 @@ def generation_options(func):
         click.option("--steps", type=int, default=25, show_default=True, help="Sampling steps."),
         click.option("--cfg", type=float, default=7.0, show_default=True, help="Classifier-free guidance scale."),
         click.option("--sampler", default="euler", show_default=True,
-                     help="euler, euler_a, dpmpp_2m, dpmpp_2m_karras, dpmpp_2m_sde, ddim, heun, lms, unipc, ..."),
+                     help="euler, euler_a, dpmpp_2m, dpmpp_2m_karras, dpmpp_2m_sde, ddim, heun, unipc, ..."),
         click.option("--negative", default="", help="Negative prompt (a prompts file line's --n wins)."),
         click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto", show_default=True),
         click.option("--dtype", type=click.Choice(["auto", "fp32", "fp16", "bf16"]), default="auto", show_default=True,

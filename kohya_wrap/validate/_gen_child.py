@@ -24,7 +24,6 @@ SAMPLERS = {  # our sampler name -> (diffusers scheduler class, config overrides
     "euler": ("EulerDiscreteScheduler", {}),
     "euler_a": ("EulerAncestralDiscreteScheduler", {}),
     "heun": ("HeunDiscreteScheduler", {}),
-    "lms": ("LMSDiscreteScheduler", {}),
     "ddim": ("DDIMScheduler", {}),
     "pndm": ("PNDMScheduler", {}),
     "dpm_2": ("KDPM2DiscreteScheduler", {}),

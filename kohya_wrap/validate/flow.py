@@ -71,6 +71,7 @@ def plan_renders(plan: ValidationPlan, names: list[str], run_dir: Path) -> list[
 
 
 def lora_entries(loras, names, reports, loaded: dict[str, dict]) -> list[dict]:
+    """Per LoRA: layers in the file vs applied by the loader (the check that counts here), and name problems."""
     entries = []
     for lora, name in zip(loras, names):
         info, report = loaded.get(name, {}), reports[str(lora.path)]
@@ -78,8 +79,8 @@ def lora_entries(loras, names, reports, loaded: dict[str, dict]) -> list[dict]:
         entries.append({"name": name, "path": str(lora.path), "sha256": file_sha256(lora.path),
                         "job": str(lora.job_dir) if lora.job_dir else None, "final": lora.final,
                         "expected": expected, "injected": injected, "all_injected": expected == injected,
-                        "load_seconds": info.get("seconds"), "key_check_ok": report["ok"],
-                        "key_problems": report["problems"]})
+                        "load_seconds": info.get("seconds"), "key_check_ok": report["names_ok"],
+                        "key_problems": report["name_problems"]})
     return entries
 
 

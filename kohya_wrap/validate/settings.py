@@ -10,7 +10,7 @@ from kohya_wrap.validate._gen_child import SAMPLERS
 # Sampler names map onto diffusers schedulers in the child (the one table, so both sides agree); sd-scripts' and
 # A1111's spellings are aliases.
 ALIASES = {
-    "k_euler": "euler", "k_euler_a": "euler_a", "euler_ancestral": "euler_a", "k_lms": "lms", "k_heun": "heun",
+    "k_euler": "euler", "k_euler_a": "euler_a", "euler_ancestral": "euler_a", "k_heun": "heun",
     "k_dpm_2": "dpm_2", "k_dpm_2_a": "dpm_2_a", "dpmsolver++": "dpmpp_2m", "dpm++_2m": "dpmpp_2m",
     "dpm++_2m_karras": "dpmpp_2m_karras", "uni_pc": "unipc", "dpmpp_2m_sde_gpu": "dpmpp_2m_sde",
 }
