@@ -207,6 +207,8 @@ def export_lora(ref: str, tool: str, root: Path, name: str | None = None, weight
                              "action": write_side_file(side, flow.encode())})
     if preview:
         _add_preview(result, folder, name, lora.path, lora.job_dir, hints.weight)
+    result.warnings += [f"{Path(f['path']).name} differs from what this export writes; the existing file was kept"
+                        for f in result.files if f["action"] == "kept existing"]
     return result
 
 
