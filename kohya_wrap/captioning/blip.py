@@ -14,16 +14,26 @@ def load_pretrained(captioner: str, folder: Path, model_class: str, processor_cl
     torch = require("torch", "torch", captioner)
     layout = LAYOUTS[captioner]
     dtype = torch.float16 if device.startswith("cuda") else torch.float32
+    # the keyword was torch_dtype until transformers 4.56, dtype after (the old one warns, then goes away)
+    dtype_key = "dtype" if _version(transformers.__version__) >= (4, 56) else "torch_dtype"
     try:
         processor = getattr(transformers, processor_class).from_pretrained(str(folder), local_files_only=True)
         model = getattr(transformers, model_class).from_pretrained(str(folder), local_files_only=True,
-                                                                     torch_dtype=dtype)
+                                                                     **{dtype_key: dtype})
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
         raise CaptionerError("malformed_model", f"Cannot load {layout.what} from {folder}: "
                              f"{type(error).__name__}: {str(error)[:400]}",
                              f"Expected {layout.expected_text()}; get them with "
                              f"`{layout.download_command(folder)}`.") from None
     return model.to(device).eval(), processor, dtype
+
+
+def _version(text: str) -> tuple[int, ...]:
+    parts = []
+    for piece in text.split(".")[:2]:
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        parts.append(int(digits or 0))
+    return tuple(parts)
 
 
 class BlipCaptioner(Captioner):

@@ -32,7 +32,9 @@ class Layout:
         return ", ".join(" or ".join(group) for group in self.required)
 
 
-_TRANSFORMERS = (("config.json",), WEIGHTS, ("preprocessor_config.json",), ("tokenizer_config.json",))
+# transformers 5 saves the image processor's settings inside processor_config.json
+_TRANSFORMERS = (("config.json",), WEIGHTS, ("preprocessor_config.json", "processor_config.json"),
+                 ("tokenizer_config.json",))
 
 LAYOUTS = {
     # sd-scripts' tagger (finetune/tag_images_by_wd14_tagger.py --onnx) reads exactly these two files

@@ -35,7 +35,7 @@ class Tally:
         self.composed += 1
         if line.empty:
             self.empty.append(str(target.image))
-        self.tags.update(set(line.generated))
+        self.tags.update(list(dict.fromkeys(line.generated)))  # once per image; ties keep first-seen order
         if not line.text:
             self.without_text += 1
             return ""

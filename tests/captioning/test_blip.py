@@ -8,6 +8,7 @@ import signal
 
 import pytest
 
+from kohya_wrap import paths
 from kohya_wrap.captioning.compose import Style
 from kohya_wrap.captioning.run import AutoRequest, run_auto_captions
 from kohya_wrap.errors import RunFailed
@@ -79,6 +80,7 @@ def test_resume_after_the_child_is_killed_captions_only_the_rest(tmp_path, blip_
     assert summary["captioned"] == 16 - first
     assert (summary["reused"] if mode == "replace" else summary["skipped"]) == first
     assert len(list(subset_dir(root).glob("*.txt"))) == 16
+    assert not list((paths.cache_dir() / "captioning").glob("*.jsonl"))  # a complete run leaves no journal
     rerun = caption(root, blip_dir, mode="fill", **slow)
     assert rerun["captioned"] == 0 and rerun["skipped"] == 16
 
@@ -92,3 +94,21 @@ def test_blip2_captions_from_a_local_folder(colour_dataset, tmp_path):
     summary = caption(root, model, captioner="blip2", dry_run=True, max_length=6, min_length=2)
     assert summary["planned"] == 4 and tree_checksum(root.parent) == before
     assert all(edit["new"] and edit["created"] for edit in summary["edits"])
+
+
+def test_florence2_runs_from_a_separate_python(colour_dataset, tmp_path, monkeypatch):
+    """KOHYA_WRAP_TEST_FLORENCE_PYTHON: a Python with transformers >= 4.56 (the pinned 4.54.1 has no Florence-2)."""
+    import subprocess
+
+    python = os.environ.get("KOHYA_WRAP_TEST_FLORENCE_PYTHON")
+    if not python:
+        pytest.skip("KOHYA_WRAP_TEST_FLORENCE_PYTHON is not set")
+    root, _ = colour_dataset
+    model = tmp_path / "florence2"
+    subprocess.run([python, tiny_models.__file__, "florence2", str(model)], check=True, capture_output=True)
+    monkeypatch.delenv("KOHYA_WRAP_CAPTION_PYTHON")
+    request = AutoRequest(root=root, captioner="florence2", model_dir=model, style=Style(trigger="ohwx"),
+                          batch_size=2, python=python, options={"max_length": 8, "device": "cpu"})
+    summary = run_auto_captions(request)
+    assert summary["python"] == python and summary["written"] == 4
+    assert all(edit["new"].startswith("ohwx, ") and len(edit["new"]) > 6 for edit in summary["edits"])

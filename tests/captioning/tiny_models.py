@@ -1,5 +1,8 @@
 """Tiny captioners built offline for tests and benchmarks: an ONNX WD14-style tagger and random-initialised BLIPs.
 
+Run as a script (`python tiny_models.py florence2 FOLDER`) to build the Florence-2 one inside another Python:
+it needs transformers >= 4.56, newer than the one the tests (and sd-scripts) use.
+
 The tagger's scores are a known function of the image, so tests can predict its tags exactly:
 it averages each channel over the picture (as the model sees it: BGR, 0-255, padded white, resized) and
 scores tag t as sigmoid(mean . W[:, t] + b[t]).
@@ -118,3 +121,37 @@ def build_blip2(folder: Path, seed: int = 0, hidden: int = 32, image_size: int =
                                num_query_tokens=queries)
     processor.save_pretrained(folder)
     return folder
+
+
+def build_florence2(folder: Path, seed: int = 0) -> Path:
+    """A random-initialised Florence2ForConditionalGeneration (2-stage DaViT, 1-layer BART) + its processor."""
+    import torch
+    import transformers as tf
+
+    folder.mkdir(parents=True, exist_ok=True)
+    vocab = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3}
+    for prefix in ("", "\u0120"):
+        vocab.update({prefix + c: len(vocab) + i for i, c in enumerate("abcdefghijklmnopqrstuvwxyz")})
+    vocab.update({".": len(vocab), "<image>": len(vocab) + 1})
+    tokenizer = tf.BartTokenizer(vocab=vocab, merges=[], extra_special_tokens={"image_token": "<image>"})
+    vision = tf.Florence2VisionConfig(depths=(1, 1), patch_size=(7, 3), patch_stride=(4, 2), patch_padding=(3, 1),
+                                      patch_prenorm=(False, True), embed_dim=(16, 32), num_heads=(2, 4),
+                                      num_groups=(2, 4), window_size=2, projection_dim=32, drop_path_rate=0.0)
+    text = tf.BartConfig(vocab_size=len(tokenizer), d_model=32, encoder_layers=1, decoder_layers=1,
+                         encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64,
+                         max_position_embeddings=128, bos_token_id=0, pad_token_id=1, eos_token_id=2,
+                         decoder_start_token_id=2, forced_bos_token_id=0)
+    torch.manual_seed(seed)
+    config = tf.Florence2Config(vision_config=vision, text_config=text, image_token_id=tokenizer.image_token_id)
+    tf.Florence2ForConditionalGeneration(config).eval().save_pretrained(folder)
+    # 32 px in, strides 4 then 2: 4x4 patches, plus the pooled token the projector adds
+    images = tf.CLIPImageProcessor(size={"height": 32, "width": 32}, do_center_crop=False, image_seq_length=17)
+    tf.Florence2Processor(image_processor=images, tokenizer=tokenizer).save_pretrained(folder)
+    return folder
+
+
+if __name__ == "__main__":
+    import sys
+
+    builders = {"tagger": build_tagger, "blip": build_blip, "blip2": build_blip2, "florence2": build_florence2}
+    print(builders[sys.argv[1]](Path(sys.argv[2])))
