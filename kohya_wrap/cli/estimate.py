@@ -6,7 +6,12 @@ from pathlib import Path
 
 import click
 
-from kohya_wrap.cli.common import CONTEXT_SETTINGS, echo_json, json_option, overrides_argument
+from kohya_wrap.cli.common import (
+    CONTEXT_SETTINGS,
+    echo_json,
+    json_option,
+    overrides_argument,
+)
 from kohya_wrap.errors import KohyaWrapError
 
 VERDICTS = {"fits": "fits", "tight": "TIGHT (over 90% of memory)", "does_not_fit": "DOES NOT FIT"}
@@ -123,5 +128,5 @@ def _show(preset: str, result) -> None:
         for item in result.suggestions:
             speed = f", {item.s_per_it:.2f} s/it" if item.s_per_it else ""
             click.echo(f"  - {item.change}: {item.peak_vram_gib:.1f} GiB ({VERDICTS[item.verdict]}, "
-                       f"-{item.saves_gib:.1f} GiB{speed})")
+                       f"{-item.saves_gib:+.1f} GiB{speed})")
             click.echo(f"      {' '.join(item.overrides)}")

@@ -1,11 +1,9 @@
 """Script run in the backend's python: trace one SDXL LoRA training step on the meta device.
 
-Usage: python _trace_child.py SD_SCRIPTS_ROOT SPECS.json
-SPECS.json holds a list of trace specs (see kohya_wrap.estimate.trace.trace_spec). For each spec it builds
-sd-scripts' own SDXL U-Net (and the text encoders / VAE when they sit on the GPU) with no weights, attaches
-the LoRA network, runs one forward + backward at the spec's size, batch and precision, and measures the
-peak of live tensor storage and the FLOPs. Progress goes to stderr as JSON lines; the result is one JSON
-object on stdout. Never imported by kohya-wrap itself.
+Usage: python _trace_child.py SD_SCRIPTS_ROOT SPECS.json (a list of kohya_wrap.estimate.trace.trace_spec dicts).
+For each spec: sd-scripts' own SDXL U-Net (+ text encoders / VAE when they sit on the GPU), no weights, with the
+LoRA network attached, runs one forward + backward at the spec's size, batch and precision; the peak of live
+tensor storage and the FLOPs are measured. Progress: JSON lines on stderr; result: one JSON object on stdout.
 """
 
 from __future__ import annotations
@@ -117,10 +115,8 @@ def fused_attention(q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, sca
     grad = torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v))
     if q.dtype in (torch.float16, torch.bfloat16) and attn_mask is None and q.shape[-1] <= 256:
         return torch.ops.aten._scaled_dot_product_flash_attention(q, k, v, dropout_p, is_causal, False, scale=scale)[0]
-    if attn_mask is not None and attn_mask.dtype == torch.bool:
-        attn_mask = torch.zeros(attn_mask.shape, dtype=q.dtype, device=q.device)
-    if attn_mask is not None:
-        attn_mask = attn_mask.expand(q.shape[0], q.shape[1], q.shape[2], k.shape[2])
+    if attn_mask is not None:  # only its size matters here: any mask becomes an additive bias of full shape
+        attn_mask = torch.zeros(attn_mask.shape, dtype=q.dtype, device=q.device).expand(*q.shape[:3], k.shape[2])
     return torch.ops.aten._scaled_dot_product_efficient_attention(q, k, v, attn_mask, grad, dropout_p, is_causal,
                                                                   scale=scale)[0]
 
@@ -238,20 +234,16 @@ def backward(loss) -> None:
                                             allow_unreachable=True, accumulate_grad=True)
 
 
-def count(params) -> int:
-    return sum(p.numel() for p in params)
-
-
 def trace_one(spec: dict) -> dict:
-    import torch
     from torch.utils.flop_counter import FlopCounterMode
 
     started = time.time()
     unet = build_unet(spec)
     encoders = build_text_encoders(spec) if spec["text_encoders_on_gpu"] else []
     vae = build_vae(spec) if spec["vae_on_gpu"] else None
+    vaes = [vae] if vae is not None else []
     network = build_network(spec, unet, encoders if spec["train_text_encoder"] else [])
-    for model in [unet, *encoders] + ([vae] if vae is not None else []):
+    for model in [unet, *encoders, *vaes]:
         model.requires_grad_(False)
     network.requires_grad_(True)
     if spec["gradient_checkpointing"]:
@@ -261,14 +253,11 @@ def trace_one(spec: dict) -> dict:
             encoder.text_model.embeddings.requires_grad_(True)  # sd-scripts' workaround so checkpointing has grads
     unet.train(spec["gradient_checkpointing"])
     tracker, cast = make_tracker(), make_autocast(spec["compute"])
-    parts = {"unet": unet, "text_encoders": encoders, "vae": [vae] if vae is not None else [], "lora": network}
     weights = {}
-    for name, modules in parts.items():
-        modules = modules if isinstance(modules, list) else [modules]
+    for name, modules in {"unet": [unet], "text_encoders": encoders, "vae": vaes, "lora": [network]}.items():
         before = tracker.current
-        for module in modules:
-            for tensor in list(module.parameters()) + list(module.buffers()):
-                tracker.add(tensor)
+        for tensor in (t for module in modules for t in [*module.parameters(), *module.buffers()]):
+            tracker.add(tensor)
         weights[name] = tracker.current - before
     resident = tracker.current
     emit("phase", name="step", width=spec["width"], height=spec["height"], batch=spec["batch"])
@@ -283,13 +272,10 @@ def trace_one(spec: dict) -> dict:
             "after_forward_bytes": after_forward, "after_backward_bytes": tracker.current,
             "grad_bytes": sum(p.grad.numel() * p.grad.element_size() for p in trainable if p.grad is not None),
             "flops": flops.get_total_flops(), "forward_flops": forward_flops,
-            "trainable_params": count(trainable), "unet_params": count(unet.parameters()),
-            "text_encoder_params": sum(count(e.parameters()) for e in encoders),
-            "vae_params": count(vae.parameters()) if vae is not None else 0,
-            "seconds": round(time.time() - started, 2)}
+            "trainable_params": sum(p.numel() for p in trainable), "seconds": round(time.time() - started, 2)}
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str]) -> None:
     root, spec_file = argv[1], argv[2]
     sys.path.insert(0, root)
     os.chdir(root)
@@ -297,18 +283,18 @@ def main(argv: list[str]) -> int:
     started = time.time()
     import torch
 
-    specs = json.loads(open(spec_file, encoding="utf-8").read())
+    with open(spec_file, encoding="utf-8") as handle:
+        specs = json.load(handle)
     emit("phase", name="imported", seconds=round(time.time() - started, 2), torch=torch.__version__)
     results = []
     for index, spec in enumerate(specs):
         try:
             results.append({"ok": True, **trace_one(spec)})
-        except Exception as error:  # one bad spec must not hide the others' results; the message goes back
+        except Exception as error:  # noqa: BLE001 - one bad spec must not hide the others; its message goes back
             results.append({"ok": False, "error": f"{type(error).__name__}: {error}"})
         emit("traced", index=index, total=len(specs), ok=results[-1]["ok"])
     print(json.dumps({"torch": torch.__version__, "seconds": round(time.time() - started, 2), "results": results}))
-    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    main(sys.argv)

@@ -61,7 +61,7 @@ class TrainFacts:
     def fused_optimizer(self) -> bool:
         return any(arg.replace(" ", "").lower() == "fused=true" for arg in self.optimizer_args)
 
-    def with_changes(self, **changes) -> "TrainFacts":
+    def with_changes(self, **changes) -> TrainFacts:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from kohya_wrap.estimate import trace
 from kohya_wrap.estimate.facts import from_config

@@ -112,7 +112,7 @@ class StepProfile:
     seconds: float | None = None
 
     @classmethod
-    def from_trace(cls, result: dict, basis: str = "traced") -> "StepProfile":
+    def from_trace(cls, result: dict, basis: str = "traced") -> StepProfile:
         keys = ("peak_bytes", "resident_bytes", "after_backward_bytes", "grad_bytes", "flops", "forward_flops",
                 "trainable_params", "weights_bytes", "seconds")
         return cls(**{key: result[key] for key in keys}, basis=basis)

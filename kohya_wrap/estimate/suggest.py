@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from kohya_wrap.config.rules import CAPTION_CHANGERS
 from kohya_wrap.estimate import memory
@@ -14,6 +14,7 @@ from kohya_wrap.estimate.predict import FITS, Estimate, Suggestion, predict
 DEFAULT_SECTIONS = {"cache_text_encoder_outputs": "training", "network_train_unet_only": "network",
                     "cache_latents": "training", "optimizer_type": "optimizer", "gradient_checkpointing": "training",
                     "gradient_accumulation_steps": "training", "fp8_base": "model"}
+MIN_SAVING_GIB = 0.05
 EIGHT_BIT = {"adamw": "AdamW8bit", "pagedadamw": "PagedAdamW8bit", "pagedadamw32bit": "PagedAdamW8bit",
              "lion": "Lion8bit", "sgdnesterov": "SGDNesterov8bit"}
 
@@ -104,13 +105,14 @@ def suggestions(facts: TrainFacts, config: dict, estimate: Estimate, gpu: Gpu,
     """For a run that is tight or does not fit: each change alone, then the cheapest set that fits together."""
     if estimate.verdict == FITS:
         return []
-    single = candidates(facts, config)
-    path = _accumulate(single, facts)
-    traced = profiles([c.facts for c in single] + [c.facts for c in path])
-    results = [_effect(c, p, estimate, gpu, price) for c, p in zip(single, traced[:len(single)])]
+    found = candidates(facts, config)
+    effects = [_effect(c, p, estimate, gpu, price) for c, p in zip(found, profiles([c.facts for c in found]))]
+    helpful = [(c, e) for c, e in zip(found, effects) if e.saves_gib > MIN_SAVING_GIB]  # fp8 alone can cost memory
+    results = [effect for _, effect in helpful]
     if any(r.verdict == FITS for r in results):
         return sorted(results, key=lambda r: r.verdict != FITS)
-    for index, (candidate, profile) in enumerate(zip(path, traced[len(single):])):
+    path = _accumulate([candidate for candidate, _ in helpful], facts)
+    for index, (candidate, profile) in enumerate(zip(path, profiles([c.facts for c in path]))):
         combined = predict(candidate.facts, profile, gpu, price)
         if combined.verdict == FITS or index == len(path) - 1:
             results.append(_effect(_combined(path[:index + 1]), profile, estimate, gpu, price))

@@ -7,8 +7,8 @@ import json
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
 from kohya_wrap import paths
 from kohya_wrap.errors import BackendError, KohyaWrapError

@@ -84,7 +84,8 @@ def _modules_after(argv: list[str], tmp_path) -> list[str]:
             "if m in sys.modules))" % argv)
     env = {k: v for k, v in os.environ.items() if not k.startswith("KOHYA_WRAP_")}
     env["KOHYA_WRAP_HOME"] = str(tmp_path)
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, env=env, timeout=120)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, env=env,
+                          timeout=120, check=False)
     return done.stdout.strip().splitlines()[-1].removeprefix("HEAVY=").split(",")
 
 

@@ -65,3 +65,20 @@ def test_override_keys_name_the_section_the_config_already_uses():
     assert suggest.section_of(config, "gradient_checkpointing") == "advanced"
     assert suggest.section_of({}, "gradient_checkpointing") == "training"
     assert suggest.section_of({}, "fp8_base") == "model"
+
+
+def test_a_change_the_trace_says_costs_memory_is_left_out(preset_config):
+    config = preset_config("sdxl-h100")
+
+    def fp8_costs_memory(facts_list):  # as traced: without checkpointing, autocast keeps bf16 copies of fp8 weights
+        found = analytic(facts_list)
+        for facts, profile in zip(facts_list, found):
+            if facts.fp8_base:
+                profile.peak_bytes += 4 * memory.GIB
+        return found
+
+    facts = from_config(config)
+    base = predict(facts, memory.analytic_profile(facts), lookup("4090"))
+    found = suggest.suggestions(facts, config, base, lookup("4090"), fp8_costs_memory)
+    assert found and not any("fp8" in item.change for item in found)
+    assert all(item.saves_gib > 0 for item in found)
