@@ -94,7 +94,19 @@ class Engine:
             pipe = StableDiffusionXLPipeline.from_pretrained(base, **common)
         else:
             pipe = StableDiffusionXLPipeline.from_single_file(base, config=base_config, **common)
-        return pipe.to(self.device)
+        pipe = pipe.to(self.device)
+        for part in ("unet", "vae", "text_encoder", "text_encoder_2"):
+            self._realign(getattr(pipe, part))
+        return pipe
+
+    @staticmethod
+    def _realign(model, alignment: int = 64) -> None:
+        # Weights read straight from a file can sit at any 8-byte offset; CPU matmul kernels take other code paths
+        # for unaligned memory and round differently, so the same weights loaded two ways gave different images.
+        for tensors in (model.named_parameters(recurse=True), model.named_buffers(recurse=True)):
+            for _, tensor in tensors:
+                if tensor.device.type == "cpu" and tensor.data_ptr() % alignment:
+                    tensor.data = tensor.data.clone()
 
     def add_lora(self, name: str, path: str) -> dict:
         """Load a kohya-format LoRA as adapter `name`; returns its module counts in the file and injected."""

@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-TE_HIDDEN = 32
+TE1_HIDDEN = 32
+TE2_HIDDEN = 48  # differs from TE1_HIDDEN as in SDXL (768 / 1280): diffusers tells the encoders apart by width
 TIME_EMBED = 8
 SIZE = 64
 
@@ -51,12 +52,12 @@ def write_tokenizer(folder: Path, pad_token: str) -> int:
     return len(vocab)
 
 
-def _text_config(vocab_size: int, layers: int, act: str):
+def _text_config(vocab_size: int, hidden: int, layers: int, act: str):
     from transformers import CLIPTextConfig
 
-    return CLIPTextConfig(vocab_size=vocab_size, hidden_size=TE_HIDDEN, intermediate_size=TE_HIDDEN * 2,
+    return CLIPTextConfig(vocab_size=vocab_size, hidden_size=hidden, intermediate_size=hidden * 2,
                           num_hidden_layers=layers, num_attention_heads=2, max_position_embeddings=77,
-                          hidden_act=act, projection_dim=TE_HIDDEN, pad_token_id=1, bos_token_id=vocab_size - 2,
+                          hidden_act=act, projection_dim=hidden, pad_token_id=1, bos_token_id=vocab_size - 2,
                           eos_token_id=vocab_size - 1)
 
 
@@ -66,9 +67,9 @@ def unet_config() -> dict:
         "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"],
         "up_block_types": ["CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"],
         "block_out_channels": [32, 64, 128], "layers_per_block": 2, "transformer_layers_per_block": [1, 1, 2],
-        "attention_head_dim": [2, 2, 4], "cross_attention_dim": 2 * TE_HIDDEN, "norm_num_groups": 8,
+        "attention_head_dim": [2, 2, 4], "cross_attention_dim": TE1_HIDDEN + TE2_HIDDEN, "norm_num_groups": 8,
         "use_linear_projection": True, "addition_embed_type": "text_time",
-        "addition_time_embed_dim": TIME_EMBED, "projection_class_embeddings_input_dim": TE_HIDDEN + 6 * TIME_EMBED,
+        "addition_time_embed_dim": TIME_EMBED, "projection_class_embeddings_input_dim": TE2_HIDDEN + 6 * TIME_EMBED,
     }
 
 
@@ -90,8 +91,8 @@ def build_pipeline(seed: int = 0):
     vae = AutoencoderKL(block_out_channels=[8, 16, 16, 16], down_block_types=["DownEncoderBlock2D"] * 4,
                         up_block_types=["UpDecoderBlock2D"] * 4, latent_channels=4, layers_per_block=2,
                         norm_num_groups=4, sample_size=SIZE, scaling_factor=0.13025)
-    text_encoder = CLIPTextModel(_text_config(size, 2, "quick_gelu"))
-    text_encoder_2 = CLIPTextModelWithProjection(_text_config(size, 10, "gelu"))
+    text_encoder = CLIPTextModel(_text_config(size, TE1_HIDDEN, 2, "quick_gelu"))
+    text_encoder_2 = CLIPTextModelWithProjection(_text_config(size, TE2_HIDDEN, 10, "gelu"))
     scheduler = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
                                        num_train_timesteps=1000, steps_offset=1, timestep_spacing="leading")
     return StableDiffusionXLPipeline(vae=vae, text_encoder=text_encoder, text_encoder_2=text_encoder_2,
