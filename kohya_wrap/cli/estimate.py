@@ -58,7 +58,7 @@ def estimate(preset, overrides, gpu_name, vram, price, model, analytic, list_gpu
     resolved = resolve(preset, overrides, model=model, check_model=model is not None)
     gpu = _pick_gpu(gpus, gpu_name, vram, resolved.data.get("meta", {}).get("vram_gb"))
     result = make_estimate(resolved.data, gpu, price=price, allow_trace=not analytic,
-                           on_event=None if as_json else _progress)
+                           on_event=_progress)  # stderr: the JSON on stdout stays clean
     if as_json:
         echo_json({"preset": preset, "overrides": list(overrides), **result.to_dict()})
         return

@@ -124,6 +124,11 @@ def from_config(config: dict) -> TrainFacts:
         notes.append("max_train_epochs is set: the step count depends on the dataset, so total time is not known")
     if isinstance(args.get("sample_prompts"), str):
         notes.append("sample_prompts is a file: one prompt per sampling round is assumed")
+    if _attention(args) == "xformers":
+        notes.append("xformers is traced as PyTorch's fused attention (flash / memory-efficient), the kind of kernel xformers runs")
+    if (args.get("network_module") or "networks.lora") != "networks.lora":
+        notes.append(f"{args['network_module']}: traced with its own create_network; the analytic fallback "
+                     "counts networks.lora's parameters")
     cache_te = bool(args.get("cache_text_encoder_outputs"))
     return TrainFacts(
         width=width, height=height, batch=int(dataset.get("batch_size", 1)),

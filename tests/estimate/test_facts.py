@@ -41,3 +41,9 @@ def test_key_changes_with_a_setting_and_not_with_notes():
     base = TrainFacts()
     assert base.key() == TrainFacts(notes=("x",)).key()
     assert base.key() != base.with_changes(batch=2).key()
+
+
+def test_settings_the_trace_approximates_are_noted():
+    facts = from_config({"model": {"xformers": True}, "network": {"network_module": "lycoris.kohya"}})
+    assert facts.attention == "xformers" and facts.network_module == "lycoris.kohya"
+    assert any("xformers" in note for note in facts.notes) and any("lycoris.kohya" in note for note in facts.notes)
