@@ -113,7 +113,8 @@ def run_auto_captions(request: AutoRequest, on_event=None) -> dict:
     outcome, stopped = None, None
     if todo:
         try:
-            outcome = _caption(request, python, folder, download, todo, journal, results, tally, on_event)
+            collect = _Collector(results, tally, None if request.dry_run else journal, on_event)
+            outcome = _caption(request, python, folder, download, todo, collect)
         except KeyboardInterrupt:
             stopped = "interrupted"
     summary = _write(request, chosen, results, tally)
@@ -124,25 +125,34 @@ def run_auto_captions(request: AutoRequest, on_event=None) -> dict:
     return summary
 
 
-def _caption(request, python, folder, download, todo, journal, results, tally, on_event):
+@dataclass
+class _Collector:
+    """Takes the child's events: results into the run's table and the journal, counts into the tally."""
+
+    results: dict
+    tally: Tally
+    journal: Journal | None  # None: dry run, nothing is written anywhere
+    on_event: object
+
+    def __call__(self, event: dict) -> None:
+        if event.get("type") == "caption" and event.get("error"):
+            self.tally.failed.append({"image": event["image"], "error": event["error"]})
+        elif event.get("type") == "caption":
+            result = {"text": event.get("text", ""), "tags": event.get("tags") or []}
+            self.results[event["image"]] = result
+            self.tally.captioned += 1
+            if self.journal is not None:
+                self.journal.append(event["image"], result)
+        elif event.get("type") == "progress":
+            self.tally.images_per_s = event.get("images_per_s")
+        self.on_event(event)
+
+
+def _caption(request: AutoRequest, python: str, folder: Path, download, todo: list[str], collect: _Collector):
     job = {"captioner": request.captioner, "model_dir": str(folder), "files": todo, "batch_size": request.batch_size,
            "options": request.options, "download": download}
-
-    def handle(event: dict) -> None:
-        if event.get("type") == "caption":
-            if event.get("error"):
-                tally.failed.append({"image": event["image"], "error": event["error"]})
-            else:
-                results[event["image"]] = {"text": event.get("text", ""), "tags": event.get("tags") or []}
-                tally.captioned += 1
-                if not request.dry_run:
-                    journal.append(event["image"], results[event["image"]])
-        elif event.get("type") == "progress":
-            tally.images_per_s = event.get("images_per_s")
-        on_event(event)
-
     log = paths.cache_dir() / "captioning" / f"child-{request.captioner}.log"
-    return child_mod.run_child(python, job, log, handle)
+    return child_mod.run_child(python, job, log, collect)
 
 
 def _write(request: AutoRequest, chosen, results: dict, tally: Tally) -> dict:
