@@ -158,13 +158,19 @@ def _backend(dry_run: bool, notes: list[str]):
     return backend
 
 
+_FACTS: dict[str, dict] = {}
+
+
 def _facts(backend) -> dict:
-    """This machine's facts, probed in the backend's interpreter ({} without a backend)."""
+    """This machine's facts, probed in the backend's interpreter once per process ({} without a backend):
+    a worker running many jobs starts that interpreter (and its torch import) once."""
     if backend is None:
         return {}
     from kohya_wrap.backend.platform import gather_facts
 
-    return gather_facts(backend.python).to_dict()
+    if backend.python not in _FACTS:
+        _FACTS[backend.python] = gather_facts(backend.python).to_dict()
+    return dict(_FACTS[backend.python])
 
 
 def _profile(facts: dict):

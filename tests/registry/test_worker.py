@@ -116,7 +116,7 @@ def test_sigterm_puts_the_job_back_or_stops_it(sqlite_registry, standin, on_term
     registry = sqlite_registry
     job = standin("long")
     enqueue(registry, job)
-    worker = _spawn_worker("--on-term", on_term, STANDIN_SECONDS="12")  # first step after ~4 s
+    worker = _spawn_worker("--on-term", on_term, STANDIN_SECONDS="2", STANDIN_HOLD_AT_STEP="2")
     try:
         running = _wait_for(lambda: _running_with_steps(registry), 60, "the job to run")
         worker.send_signal(signal.SIGTERM)
@@ -140,7 +140,7 @@ def test_sigterm_puts_the_job_back_or_stops_it(sqlite_registry, standin, on_term
 def test_sigkill_of_the_worker_leaves_a_row_that_jobs_ls_reports_lost(registry, standin, cli):
     job = standin("killed")
     enqueue(registry, job)
-    worker = _spawn_worker(STANDIN_SECONDS="12")  # first step after ~4 s, the rest keeps it busy
+    worker = _spawn_worker(STANDIN_SECONDS="2", STANDIN_HOLD_AT_STEP="2")  # busy at step 2 until stopped
     running = None
     try:
         running = _wait_for(lambda: _running_with_steps(registry), 60, "the job to run")

@@ -101,7 +101,7 @@ def _wait_for_step(home: Path, timeout: float = 90.0) -> Path:
     ("INT,TERM", ["SIGINT", "SIGTERM", "SIGKILL"], 130),
 ])
 def test_ctrl_c_stops_the_group_with_escalation(standin_env, ignore, signals, exit_code):
-    env = {**os.environ, "STANDIN_SECONDS": "20", "STANDIN_IGNORE": ignore}
+    env = {**os.environ, "STANDIN_SECONDS": "2", "STANDIN_HOLD_AT_STEP": "2", "STANDIN_IGNORE": ignore}
     wrapper = _start_wrapper(["launch.grace_seconds=0.5"], env)
     job_dir = _wait_for_step(Path(standin_env["KOHYA_WRAP_HOME"]))
     wrapper.send_signal(signal.SIGINT)
@@ -116,7 +116,7 @@ def test_ctrl_c_stops_the_group_with_escalation(standin_env, ignore, signals, ex
 
 
 def test_sigterm_to_the_wrapper_never_orphans_the_trainer(standin_env):
-    env = {**os.environ, "STANDIN_SECONDS": "20"}
+    env = {**os.environ, "STANDIN_SECONDS": "2", "STANDIN_HOLD_AT_STEP": "2"}
     wrapper = _start_wrapper(["launch.grace_seconds=0.5"], env)
     job_dir = _wait_for_step(Path(standin_env["KOHYA_WRAP_HOME"]))
     wrapper.send_signal(signal.SIGTERM)
@@ -130,7 +130,8 @@ def test_sigterm_to_the_wrapper_never_orphans_the_trainer(standin_env):
 def test_guard_stops_the_run_and_records_a_limit(prepared_job, monkeypatch):
     from kohya_wrap.runner import StopRequest
 
-    monkeypatch.setenv("STANDIN_SECONDS", "20")
+    monkeypatch.setenv("STANDIN_SECONDS", "2")
+    monkeypatch.setenv("STANDIN_HOLD_AT_STEP", "5")  # a step event comes when the next step starts
 
     class StopAtStep3:
         def check(self, event, now):

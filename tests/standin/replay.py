@@ -153,11 +153,17 @@ def main() -> int:
     plan = merged(stdout, stderr)
     scale = float(os.environ.get("STANDIN_SECONDS", "2.0")) / (sum(span for _, _, span in plan) or 1.0)
     nan = os.environ.get("STANDIN_NAN") == "1"
+    # STANDIN_HOLD_AT_STEP=N: once the bar has drawn step N, wait there (like a slow step) until a signal
+    # ends the process, so stop tests need not replay a long run in real time.
+    hold = int(os.environ.get("STANDIN_HOLD_AT_STEP", "0"))
     for fd, part, span in plan:
         time.sleep(span * scale)
         if fd == 1:
             on_line(part, output_dir, source, nan)
         os.write(fd, part)
+        if hold and re.search(rb"steps:[^\r\n]*\|\s*%d/\d+ \[" % hold, part):
+            while True:
+                time.sleep(3600)
     if scenario in SCENARIOS:
         copy_tensorboard(source, Path(args["logging_dir"]))
     return code
