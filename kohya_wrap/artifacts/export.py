@@ -20,6 +20,7 @@ from kohya_wrap.errors import KohyaWrapError
 TOOLS = ("comfyui", "a1111", "forge")
 LORA_FOLDER = {"comfyui": "loras", "a1111": "Lora", "forge": "Lora"}
 SAFE_NAME = re.compile(r"[^A-Za-z0-9._ -]+")
+CHECKPOINT_SUFFIXES = (".safetensors", ".ckpt")
 
 
 @dataclass
@@ -146,18 +147,28 @@ def latest_validation(lora: Path, job_dir: Path | None) -> tuple[dict, Path] | N
     return None
 
 
+def validation_image(lora: Path, job_dir: Path | None, weight: float) -> tuple[dict, dict, Path] | None:
+    """(validation record, image entry, run folder) of this LoRA's validation image at the weight nearest `weight`."""
+    found = latest_validation(lora, job_dir)
+    if not found:
+        return None
+    record, folder = found
+    names = {item["name"] for item in record.get("loras", []) if Path(item["path"]).resolve() == lora.resolve()}
+    images = [i for i in record.get("images", []) if i.get("lora") in names and i.get("strength") is not None]
+    if not images:
+        return None
+    best = min(images, key=lambda i: (abs(i["strength"] - weight), i.get("prompt_index", 0), i["seed"]))
+    return record, best, folder
+
+
 def find_preview(lora: Path, job_dir: Path | None, weight: float) -> Path | None:
     """A validation image of this LoRA at the weight nearest `weight`, else a grid, else the newest trainer sample."""
+    shown = validation_image(lora, job_dir, weight)
+    if shown:
+        return shown[2] / shown[1]["path"]
     found = latest_validation(lora, job_dir)
-    if found:
-        record, folder = found
-        names = {item["name"] for item in record.get("loras", []) if Path(item["path"]).resolve() == lora.resolve()}
-        images = [i for i in record.get("images", []) if i.get("lora") in names and i.get("strength") is not None]
-        if images:
-            best = min(images, key=lambda i: (abs(i["strength"] - weight), i.get("prompt_index", 0), i["seed"]))
-            return folder / best["path"]
-        if (folder / "grid.png").is_file():
-            return folder / "grid.png"
+    if found and (found[1] / "grid.png").is_file():
+        return found[1] / "grid.png"
     if job_dir is not None:
         samples = sorted((job_dir / "output" / "sample").glob("*.png"), key=lambda p: p.stat().st_mtime)
         if samples:
@@ -166,14 +177,26 @@ def find_preview(lora: Path, job_dir: Path | None, weight: float) -> Path | None
 
 
 def hints_for(facts: JobFacts | None, meta: dict, weight: float | None, trigger: list[str] | None,
-              checkpoint: str | None) -> UsageHints:
+              checkpoint: str | None, shown: tuple[dict, dict, Path] | None = None) -> UsageHints:
+    """Trigger words, weight and checkpoint; prompt and sampling from the validation image the preview shows."""
     words = trigger if trigger is not None else (facts.trigger_words if facts else [])
     if not words and meta.get("modelspec.trigger_phrase"):
         words = [w.strip() for w in meta["modelspec.trigger_phrase"].split(",") if w.strip()]
-    base = checkpoint or (Path(facts.base_model).name if facts and facts.base_model else None)
     hints = UsageHints(trigger_words=list(words), weight=1.0 if weight is None else weight)
-    if base:
-        hints.checkpoint = base
+    base = Path(facts.base_model) if facts and facts.base_model else None
+    if checkpoint:
+        hints.checkpoint = checkpoint
+    elif base is not None and base.suffix in CHECKPOINT_SUFFIXES:  # a diffusers folder is no ComfyUI checkpoint
+        hints.checkpoint = base.name
+    if shown:
+        record, image, _ = shown
+        settings = record.get("settings", {})
+        prompts, index = settings.get("prompts") or [], image.get("prompt_index", 0)
+        hints.negative = prompts[index].get("negative", "") if index < len(prompts) else ""
+        hints.prompt, hints.seed = image.get("prompt", ""), image["seed"]
+        for field_name in ("steps", "cfg", "sampler", "width", "height"):
+            if settings.get(field_name) is not None:
+                setattr(hints, field_name, settings[field_name])
     return hints
 
 
@@ -187,7 +210,8 @@ def export_lora(ref: str, tool: str, root: Path, name: str | None = None, weight
     folder = lora_folder(tool, root)
     folder.mkdir(parents=True, exist_ok=True)
     name = safe_name(name or lora.name)
-    hints = hints_for(facts, meta, weight, trigger, checkpoint)
+    shown = validation_image(lora.path, lora.job_dir, 1.0 if weight is None else weight)
+    hints = hints_for(facts, meta, weight, trigger, checkpoint, shown)
     result = ExportResult(tool=tool, lora_dir=str(folder), name=name, source=str(lora.path), keys=report.to_dict(),
                           warnings=report.problems() + ([] if lora.final else [f"{lora.path.name} is an intermediate save"]))
     target = folder / f"{name}.safetensors"

@@ -66,7 +66,7 @@ class KeyReport:
         return self.names_ok and not self.shape_mismatches
 
     def name_problems(self) -> list[str]:
-        return [line for line in self.problems() if " but the SDXL layer is " not in line]
+        return [line for line in self.problems() if "do not fit their SDXL layer" not in line]
 
     def problems(self) -> list[str]:
         lines = []
@@ -76,8 +76,11 @@ class KeyReport:
         if self.unknown_keys:
             lines.append(f"{len(self.unknown_keys)} key(s) are not LoRA keys any loader reads: "
                          + ", ".join(self.unknown_keys[:SAMPLE]))
-        for item in self.shape_mismatches[:SAMPLE]:
-            lines.append(f"{item['module']}: LoRA is {item['found']} (in, out) but the SDXL layer is {item['expected']}")
+        if self.shape_mismatches:
+            examples = "; ".join(f"{m['module']} is {m['found']} (in, out), the layer {m['expected']}"
+                                 for m in self.shape_mismatches[:3])
+            lines.append(f"{len(self.shape_mismatches)} module(s) do not fit their SDXL layer's shape (a LoRA for "
+                         f"another model?): {examples}")
         if self.incomplete:
             lines.append(f"{len(self.incomplete)} module(s) lack lora_up or lora_down: " + ", ".join(self.incomplete[:SAMPLE]))
         return lines

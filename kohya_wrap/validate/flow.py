@@ -43,9 +43,13 @@ def checked_loras(refs: list[str]) -> tuple[list[LoraRef], dict[str, dict]]:
 
 
 def default_base(facts: JobFacts | None, base: str | None) -> str | None:
+    """--base, else the base model the job trained on."""
     if base:
         return base
-    if facts and facts.base_model and Path(facts.base_model).exists():
+    if facts and facts.base_model:
+        if not Path(facts.base_model).exists():
+            raise KohyaWrapError(f"The job's base model {facts.base_model} is not there any more",
+                                 hint="pass --base with the SDXL checkpoint the LoRA was trained on")
         return facts.base_model
     return None
 

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 MAX_CELL = 512
+MIN_COLUMN = 150  # small images get a wider column, so the labels stay readable
 LABEL_WIDTH = 240
-HEADER_HEIGHT = 44
+HEADER_HEIGHT = 52
 PAD = 4
 BACKGROUND = (255, 255, 255)
 INK = (20, 20, 20)
@@ -50,7 +51,7 @@ def _cell_size(paths: list[Path]) -> tuple[int, int]:
 
 def _write(draw, box: tuple[int, int, int, int], text: str, font, size: int) -> None:
     left, top, right, bottom = box
-    chars = max(8, (right - left) // max(1, size // 2 + 1))
+    chars = max(8, int((right - left) / (size * 0.55)))
     lines = textwrap.wrap(text, width=chars) or [""]
     max_lines = max(1, (bottom - top) // (size + 2))
     if len(lines) > max_lines:
@@ -65,20 +66,22 @@ def make_grid(rows: list[Row], columns: list[Column], cells: dict[tuple, Path], 
     from PIL import Image, ImageDraw
 
     cell_w, cell_h = _cell_size(list(cells.values()))
-    width = LABEL_WIDTH + len(columns) * (cell_w + PAD) + PAD
+    column_w = max(cell_w, MIN_COLUMN)
+    inset = (column_w - cell_w) // 2
+    width = LABEL_WIDTH + len(columns) * (column_w + PAD) + PAD
     height = HEADER_HEIGHT + len(rows) * (cell_h + PAD) + PAD
     grid = Image.new("RGB", (width, height), BACKGROUND)
     draw = ImageDraw.Draw(grid)
     size = 14
     font = _font(size)
     for c, column in enumerate(columns):
-        left = LABEL_WIDTH + PAD + c * (cell_w + PAD)
-        _write(draw, (left, PAD, left + cell_w, HEADER_HEIGHT - PAD), column.label, font, size)
+        left = LABEL_WIDTH + PAD + c * (column_w + PAD)
+        _write(draw, (left, PAD, left + column_w, HEADER_HEIGHT - PAD), column.label, font, size)
     for r, row in enumerate(rows):
         top = HEADER_HEIGHT + PAD + r * (cell_h + PAD)
         _write(draw, (PAD, top, LABEL_WIDTH - PAD, top + cell_h), row.label, font, size)
         for c, column in enumerate(columns):
-            left = LABEL_WIDTH + PAD + c * (cell_w + PAD)
+            left = LABEL_WIDTH + PAD + c * (column_w + PAD) + inset
             path = cells.get((row.key, column.key))
             if path is None or not path.is_file():
                 draw.rectangle((left, top, left + cell_w - 1, top + cell_h - 1), fill=MISSING)
@@ -90,4 +93,4 @@ def make_grid(rows: list[Row], columns: list[Column], cells: dict[tuple, Path], 
     grid.save(partial, format="PNG")
     partial.replace(out)
     return {"path": out.name, "rows": [r.label for r in rows], "columns": [c.label for c in columns],
-            "cell": [cell_w, cell_h], "size": [width, height]}
+            "cell": [cell_w, cell_h], "column_width": column_w, "size": [width, height]}

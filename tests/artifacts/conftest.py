@@ -58,8 +58,10 @@ def job(tmp_path) -> Path:
         Image.new("RGB", (64, 64), colour).save(run / "images" / f"w{strength:g}.png")
     Image.new("RGB", (200, 100), "white").save(run / "grid.png")
     record = {"run_id": "20261201-110000-aaaa", "summary_line": "Validated 2026-12-01: all checks passed.",
+              "settings": {"prompts": [{"text": "shape, a red circle", "negative": "blurry"}], "steps": 20, "cfg": 6.0,
+                           "sampler": "dpmpp_2m_karras", "width": 832, "height": 1216},
               "loras": [{"name": "shape_lora", "path": str(final)}],
-              "images": [{"path": f"images/w{s:g}.png", "lora": "shape_lora", "strength": s, "seed": 1,
-                          "prompt_index": 0} for s in (0.5, 1.0)]}
+              "images": [{"path": f"images/w{s:g}.png", "lora": "shape_lora", "strength": s, "seed": 7,
+                          "prompt_index": 0, "prompt": "shape, a red circle"} for s in (0.5, 1.0)]}
     (run / "validation.json").write_text(json.dumps(record))
     return folder

@@ -56,7 +56,11 @@ def test_comfyui_export_writes_a_workflow_with_trigger_and_strength(job, tmp_pat
     lora = flow["2"]["inputs"]
     assert lora["lora_name"] == "shapes v1.safetensors" and lora["strength_model"] == lora["strength_clip"] == 0.8
     assert flow["1"]["inputs"]["ckpt_name"] == "sd_xl_base_1.0.safetensors"
-    assert flow["3"]["inputs"]["text"] == "shape"
+    # prompt and sampling are those of the validation image the preview shows
+    assert flow["3"]["inputs"]["text"] == "shape, a red circle" and flow["4"]["inputs"]["text"] == "blurry"
+    assert {k: flow["6"]["inputs"][k] for k in ("seed", "steps", "cfg", "sampler_name", "scheduler")} == \
+        {"seed": 7, "steps": 20, "cfg": 6.0, "sampler_name": "dpmpp_2m", "scheduler": "karras"}
+    assert (flow["5"]["inputs"]["width"], flow["5"]["inputs"]["height"]) == (832, 1216)
     outputs = {"CheckpointLoaderSimple": 3, "LoraLoader": 2, "CLIPTextEncode": 1, "EmptyLatentImage": 1,
                "KSampler": 1, "VAEDecode": 1}
     for node in flow.values():  # every link points at an existing node's existing output
@@ -113,6 +117,15 @@ def test_metadata_rewrite_keeps_tensor_bytes_and_training_tags(job, tmp_path):
     assert meta["modelspec.trigger_phrase"] == "ohwx"
     assert json.loads(meta["ss_tag_frequency"]) == {"3_shape": {"shape": 3}}  # real training counts untouched
     assert st.data_sha256(copy) == st.data_sha256(source) and source.read_bytes() == before
+
+
+def test_without_validation_the_workflow_prompts_the_trigger_word(job, tmp_path):
+    import shutil
+
+    shutil.rmtree(job / "validation")
+    export_lora(str(job), "comfyui", tmp_path / "c", trigger=["ohwx", "shape"])
+    flow = json.loads((tmp_path / "c" / "models" / "loras" / "shape_lora.workflow.json").read_text())
+    assert flow["3"]["inputs"]["text"] == "ohwx, shape" and flow["6"]["inputs"]["steps"] == 25
 
 
 def test_trigger_words_go_into_tag_counts_only_when_there_are_none(tmp_path):

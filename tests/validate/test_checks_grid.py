@@ -87,9 +87,11 @@ def test_grid_draws_labels_and_folds_nothing_it_was_not_told_to(tmp_path):
     with Image.open(tmp_path / "grid.png") as grid:
         pixels = np.asarray(grid.convert("RGB"))
     assert list(grid.size) == layout["size"]
-    left = 240 + 4  # the first image's top-left corner, after the label column and padding
-    assert np.array_equal(pixels[48:48 + 64, left:left + 64], np.asarray(_noise(1)))
-    assert (pixels[:40, :] < 100).any()  # the header labels are drawn in dark ink
+    # the first image's top-left corner: after the label column and padding, centred in its wider column
+    left, top = 240 + 4 + (layout["column_width"] - 64) // 2, 52 + 4
+    assert layout["column_width"] == 150
+    assert np.array_equal(pixels[top:top + 64, left:left + 64], np.asarray(_noise(1)))
+    assert (pixels[:48, :] < 100).any()  # the header labels are drawn in dark ink
 
 
 def test_a_missing_image_leaves_a_grey_cell(tmp_path):
