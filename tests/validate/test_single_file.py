@@ -61,6 +61,13 @@ def test_sdxl_config_builds_the_layers_the_key_table_names(tmp_path):
     layers = {f"lora_unet_{name.replace('.', '_')}" for name, m in unet.named_modules()
               if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))}
     assert layers == set(sdxl_table()["unet_diffusers"])
+    with torch.device("meta"):
+        vae = diffusers.AutoencoderKL.from_config(diffusers.AutoencoderKL.load_config(folder / "vae"))
+        encoders = [getattr(transformers, architecture)(transformers.CLIPTextConfig.from_pretrained(folder / name))
+                    for name, architecture, *_ in TEXT_ENCODERS]
+    # SDXL base 1.0's published parameter counts
+    counts = [sum(p.numel() for p in model.parameters()) for model in (unet, vae, *encoders)]
+    assert counts == [2_567_463_684, 83_653_863, 123_060_480, 694_659_840]
     for name, architecture, hidden, layers_count, _, _ in TEXT_ENCODERS:
         config = transformers.CLIPTextConfig.from_pretrained(folder / name)
         assert (config.hidden_size, config.num_hidden_layers) == (hidden, layers_count)
