@@ -67,6 +67,9 @@ class InstallPlan:
         return out + [f"note: {n}" for n in self.notes] + [f"BLOCKED: {b}" for b in self.blockers]
 
 
+PEFT = "peft>=0.13"
+
+
 def _name(requirement: str) -> str:
     match = re.match(r"[A-Za-z0-9_.-]+", requirement)
     return match.group(0).lower().replace("_", "-") if match else ""
@@ -95,6 +98,9 @@ def plan_requirements(text: str, dest: Path, facts: Facts) -> tuple[list[str], l
             changes.append(f"{line} skipped: torch is yours to choose (CUDA build); it is never replaced")
         else:
             keep.append(line)
+    if not any(_name(line) == "peft" for line in keep):
+        keep.append(PEFT)
+        changes.append(f"{PEFT} added: diffusers needs it to load kohya-format LoRAs (validate, generate)")
     return keep, changes
 
 

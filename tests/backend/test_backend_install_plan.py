@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from kohya_wrap.backend.install import CheckoutState, plan_install, plan_requirements, run_install
+from kohya_wrap.backend.install import PEFT, CheckoutState, plan_install, run_install
+from kohya_wrap.backend.install import plan_requirements as plan_with_peft
 from kohya_wrap.backend.pin import load_pin
 from kohya_wrap.backend.platform import Facts
 from kohya_wrap.errors import BackendError
@@ -26,6 +27,19 @@ safetensors==0.4.5
 """
 DEST = Path("/opt/sd-scripts")
 PIN = load_pin()
+
+
+def plan_requirements(text, dest, facts):
+    """sd-scripts' own requirements as planned; the peft line we add is checked on its own below."""
+    reqs, changes = plan_with_peft(text, dest, facts)
+    return [r for r in reqs if r != PEFT], [c for c in changes if not c.startswith(PEFT)]
+
+
+def test_peft_is_added_once_for_diffusers_lora_loading():
+    reqs, changes = plan_with_peft("diffusers[torch]==0.32.1\n", DEST, x86_cuda())
+    assert reqs.count(PEFT) == 1 and any("peft" in change for change in changes)
+    reqs, _ = plan_with_peft("peft==0.14.0\n", DEST, x86_cuda())
+    assert reqs == ["peft==0.14.0"]
 
 
 def plan(facts: Facts, state: CheckoutState | None = None, **options):
@@ -71,9 +85,9 @@ def test_x86_cuda_keeps_bitsandbytes_and_xformers_and_protects_torch():
     result = plan(x86_cuda(gui_libs=True))
     assert result.requirements == ["accelerate==1.6.0", "transformers==4.54.1", "diffusers[torch]==0.32.1",
                                    "opencv-python==4.10.0.84", "bitsandbytes", "xformers==0.0.31",
-                                   "safetensors==0.4.5", "-e /opt/sd-scripts"]
+                                   "safetensors==0.4.5", "-e /opt/sd-scripts", PEFT]
     assert result.constraints == ["torch==2.7.1+cu128"]
-    assert result.changes == []
+    assert [change for change in result.changes if not change.startswith(PEFT)] == []
 
 
 def test_headless_machine_gets_opencv_headless():
