@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -109,17 +108,30 @@ def test_shipped_patches_parse_and_say_why():
         assert "KOHYA_WRAP_BACKEND_COMMIT" in patch.hunks[0].replace
 
 
+def _pinned_upstream(root: Path, name: str) -> bytes:
+    """The file as the pinned commit has it; `backend install` patches the work tree, never the commit."""
+    import subprocess
+
+    if not (root / ".git").exists():
+        pytest.skip(f"{root} is not a git checkout: the pinned upstream files are not at hand")
+    return subprocess.run(["git", "-C", str(root), "show", f"HEAD:{name}"], check=True, capture_output=True).stdout
+
+
 @pytest.mark.backend
 def test_shipped_patches_fit_the_real_checkout(tmp_path, sd_scripts_root):
+    """Holds for a pristine clone and for the checkout `backend install` made (already patched)."""
     root = sd_scripts_root
     for patch in patches.load_patches():
         (tmp_path / patch.file).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(root / patch.file, tmp_path / patch.file)
-    statuses = patches.plan_patches(tmp_path)
-    assert {s.status for s in statuses} <= {patches.NOT_APPLIED, patches.APPLIED}
+        (tmp_path / patch.file).write_bytes(_pinned_upstream(root, patch.file))
+    assert {s.status for s in patches.plan_patches(tmp_path)} == {patches.NOT_APPLIED}
+    assert {s.status for s in patches.plan_patches(root)} <= {patches.NOT_APPLIED, patches.APPLIED}
     patches.apply_patches(tmp_path, patches.plan_patches(tmp_path))
     assert {s.status for s in patches.plan_patches(tmp_path)} == {patches.APPLIED}
     for patch in patches.load_patches():
         compile((tmp_path / patch.file).read_text(), patch.file, "exec")  # still valid Python
-        original = (root / patch.file).read_bytes()
+        original = _pinned_upstream(root, patch.file)
         assert patches.explains_change(tmp_path, patch.file, original)
+        if patches.plan_patches(root, [patch])[0].status == patches.APPLIED:  # the installed checkout
+            assert (root / patch.file).read_bytes() == (tmp_path / patch.file).read_bytes()
+            assert patches.explains_change(root, patch.file, original)
