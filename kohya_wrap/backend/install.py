@@ -85,9 +85,12 @@ def plan_requirements(text: str, dest: Path, facts: Facts) -> tuple[list[str], l
             continue
         if line in ("-e .", "-e ./"):
             keep.append(f"-e {dest}")  # the requirements file we pass to pip lives elsewhere
-        elif name == "opencv-python" and not facts.gui_libs:
+        elif name == "opencv-python":
+            # one package for the cv2 module everywhere (the [train] extra installs the headless one too);
+            # training never opens a window (only --debug_dataset and the image generator's preview do)
             keep.append("opencv-python-headless" + line[len(name):])
-            changes.append(f"{line} -> opencv-python-headless: no GUI libraries (libGL) on this machine")
+            changes.append(f"{line} -> opencv-python-headless: the same cv2 package as kohya-wrap's [train] extra "
+                           "(two opencv packages would overwrite each other's cv2)")
         elif name == "bitsandbytes" and not (facts.cuda_available and facts.os == "Linux"):
             changes.append(f"{line} skipped: 8-bit optimizers need a CUDA GPU on Linux; "
                            "the profile swaps them for 32-bit ones")

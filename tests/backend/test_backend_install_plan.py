@@ -84,22 +84,35 @@ def test_a_folder_that_is_not_a_git_checkout_blocks_and_points_to_backend_use():
 def test_x86_cuda_keeps_bitsandbytes_and_xformers_and_protects_torch():
     result = plan(x86_cuda(gui_libs=True))
     assert result.requirements == ["accelerate==1.6.0", "transformers==4.54.1", "diffusers[torch]==0.32.1",
-                                   "opencv-python==4.10.0.84", "bitsandbytes", "xformers==0.0.31",
+                                   "opencv-python-headless==4.10.0.84", "bitsandbytes", "xformers==0.0.31",
                                    "safetensors==0.4.5", "-e /opt/sd-scripts", PEFT]
     assert result.constraints == ["torch==2.7.1+cu128"]
-    assert [change for change in result.changes if not change.startswith(PEFT)] == []
+    assert [change for change in result.changes if not change.startswith((PEFT, "opencv"))] == []
 
 
-def test_headless_machine_gets_opencv_headless():
-    reqs, changes = plan_requirements(REQUIREMENTS, DEST, x86_cuda(gui_libs=False))
+@pytest.mark.parametrize("gui_libs", [True, False])
+def test_opencv_is_the_headless_package_everywhere(gui_libs):
+    """The [train] extra installs opencv-python-headless: backend install must not add a second cv2 package."""
+    reqs, changes = plan_requirements(REQUIREMENTS, DEST, x86_cuda(gui_libs=gui_libs))
     assert "opencv-python-headless==4.10.0.84" in reqs and "opencv-python==4.10.0.84" not in reqs
-    assert changes == ["opencv-python==4.10.0.84 -> opencv-python-headless: no GUI libraries (libGL) on this machine"]
+    assert changes[0].startswith("opencv-python==4.10.0.84 -> opencv-python-headless: the same cv2 package")
+
+
+def test_train_extra_names_the_same_opencv_package():
+    from kohya_wrap.tomlcompat import loads
+
+    project = loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
+    train = project["project"]["optional-dependencies"]["train"]
+    opencv = [r for r in train if r.startswith("opencv")]
+    assert opencv and all(r.startswith("opencv-python-headless") for r in opencv)
+    reqs, _ = plan_requirements(REQUIREMENTS, DEST, x86_cuda(gui_libs=True))
+    assert [r.split("==")[0] for r in reqs if r.startswith("opencv")] == ["opencv-python-headless"]
 
 
 def test_aarch64_cuda_drops_xformers_keeps_bitsandbytes():
     reqs, changes = plan_requirements(REQUIREMENTS, DEST, gb10(gui_libs=True))
     assert "bitsandbytes" in reqs and not any(r.startswith("xformers") for r in reqs)
-    assert changes == ["xformers==0.0.31 skipped: no aarch64 build; sdpa is used instead"]
+    assert changes[1:] == ["xformers==0.0.31 skipped: no aarch64 build; sdpa is used instead"]
 
 
 def test_cpu_only_machine_skips_bitsandbytes_and_xformers():
