@@ -46,9 +46,15 @@ def rebuild(registry: Registry, runs_dir: Path | None = None, *, prune: bool = F
     report, folders = RebuildReport(), []
     for path in job_folders(runs_dir):
         try:
-            folders.append(read_job_folder(path))
+            folder = read_job_folder(path)
         except (OSError, ValueError) as error:  # a damaged folder is reported, the rest still rebuilt
             report.skipped.append((str(path), f"{type(error).__name__}: {error}"))
+            continue
+        unreadable_config = [problem for problem in folder.problems if problem.startswith("job.toml")]
+        if unreadable_config:  # without its config the job cannot be described: report it instead
+            report.skipped.append((str(path), "; ".join(unreadable_config)))
+        else:
+            folders.append(folder)
     rows = []
     for folder in folders:
         dataset = ensure_dataset_meta(folder)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -43,7 +44,9 @@ def test_cost_in_the_registry_equals_cost_in_summary_json(registry, standin):
 
 
 def test_one_find_rule_across_commands(cli, registry, standin, monkeypatch):
-    older, newer = standin("twin"), standin("twin")
+    older = standin("twin")
+    time.sleep(1.05)  # job ids carry the second they were made: the newer one is newer by its id
+    newer = standin("twin")
     for job in (older, newer):
         enqueue(registry, job)
     run_worker(registry)
