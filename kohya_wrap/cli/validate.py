@@ -100,12 +100,18 @@ def validate(refs, texts, prompts_file, seeds, strengths, base, base_config, siz
                           strengths=parse_numbers(strengths, float, "strengths"), settings=settings)
     click.echo(f"prompts from {source}: {len(prompts)}; {len(plan.seeds)} seed(s); strengths "
                f"{', '.join(f'{s:g}' for s in plan.strengths)}", err=True)
+    from kohya_wrap.runner.lookup import lora_path, record_validation
+
+    refs = [lora_path(ref) for ref in refs]
     record, run_dir = run_validation(list(refs), plan, base, str(base_config) if base_config else None, out, clip,
                                      source, _progress(), threads)
+    recorded = record_validation(record, run_dir)
     if as_json:
-        echo_json({**record, "run_dir": str(run_dir)})
+        echo_json({**record, "run_dir": str(run_dir), "recorded_in": recorded})
     else:
         click.echo(_summary(record, run_dir))
+        for job in recorded:
+            click.echo(f"{'Recorded:':<10}{job} (registry.json, model version, report.html)")
     if not record["ok"]:
         sys.exit(EXIT_FAILED)
 

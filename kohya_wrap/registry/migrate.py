@@ -29,7 +29,14 @@ def _initial(conn: Connection) -> None:
 
 # Append only. A new database is created from schema.py and stamped with every version here, so each
 # later migration only has to bring an older database to the shape schema.py describes.
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "initial schema", _initial),)
+def _version_validation(conn: Connection) -> None:
+    conn.execute(sa.text("ALTER TABLE model_versions ADD COLUMN validation JSON"))
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "initial schema", _initial),
+    Migration(2, "model_versions.validation", _version_validation),
+)
 
 
 def _applied(conn: Connection) -> set[int]:

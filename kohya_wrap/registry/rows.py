@@ -202,6 +202,7 @@ def version_row(folder: JobFolder, file: Path, info: dict, saved_t: float | None
         "base_model_hash": md.get("ss_new_sd_model_hash") or md.get("ss_sd_model_hash"),
         "problem": problem, "created_at": saved_t if saved_t is not None else file.stat().st_mtime,
         "tags": sorted(entry.get("tags", [])), "notes": entry.get("notes"),
+        "validation": entry.get("validation"),
     }
 
 

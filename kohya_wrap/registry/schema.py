@@ -90,6 +90,7 @@ model_versions = sa.Table(
     sa.Column("created_at", sa.Float),
     sa.Column("tags", sa.JSON),
     sa.Column("notes", sa.Text),
+    sa.Column("validation", sa.JSON),  # the latest `kohya-wrap validate` summary of this file
     sa.UniqueConstraint("model_name", "version", name="uq_model_versions_name_version"),
     sa.UniqueConstraint("uri", name="uq_model_versions_uri"),
 )

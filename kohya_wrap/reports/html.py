@@ -48,6 +48,7 @@ def render_html(summary: dict, events: list[dict], scalars: list[dict], job_dir:
         _section("Speed", _speed(summary, charts)),
         _section("Outputs", _outputs(summary)),
         _section("Samples", _samples(summary, job_dir)),
+        _section("Validation", _validation(job_dir)),
         _section("Problems", _problems(events)),
         _section("Configuration", _config(job_dir)),
     ]
@@ -161,6 +162,36 @@ def _samples(summary: dict, job_dir: Path) -> str:
         uri = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
         figures.append(f'<figure><img src="{uri}" alt="{escape(path.name)}"><figcaption>{escape(path.name)}</figcaption></figure>')
     return f'<div class="samples">{"".join(figures)}</div>'
+
+
+def latest_validation(job_dir: Path) -> tuple[dict, Path] | None:
+    """The newest `kohya-wrap validate` record of this job, and its run folder."""
+    import json
+
+    runs = sorted(Path(job_dir).glob("validation/*/validation.json"), key=lambda p: p.stat().st_mtime)
+    for path in reversed(runs):
+        try:
+            return json.loads(path.read_text(encoding="utf-8")), path.parent
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+def _validation(job_dir: Path) -> str:
+    found = latest_validation(job_dir)
+    if found is None:
+        return "<p>Not validated yet: <code>kohya-wrap validate JOB</code> renders it against its base.</p>"
+    record, run_dir = found
+    lines = [f"<p>{escape(str(record.get('summary_line', '')))} <small>({escape(str(run_dir))})</small></p>"]
+    lines += [f"<p class=\"bad\">{escape(str(problem))}</p>" for problem in record.get("problems") or []]
+    grid = run_dir / "grid.png"
+    if grid.is_file():
+        data = _thumbnail(grid) if grid.stat().st_size > EMBED_BUDGET // 4 else grid.read_bytes()
+        mime = "image/jpeg" if grid.stat().st_size > EMBED_BUDGET // 4 else "image/png"
+        uri = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+        lines.append(f'<figure><img src="{uri}" alt="validation grid" style="max-width:100%">'
+                     "<figcaption>rows: prompts x seeds; columns: base and each strength / LoRA</figcaption></figure>")
+    return "".join(lines)
 
 
 def _mime(path: Path) -> str:

@@ -12,6 +12,8 @@ from kohya_wrap import paths
 from kohya_wrap.registry import schema
 from kohya_wrap.registry.db import RegistryError, default_url, normalise_url, open_registry
 from kohya_wrap.registry.migrate import MIGRATIONS, Migration, current_version, migrate, pending
+
+NEXT = MIGRATIONS[-1].version + 1  # the first version a future migration would take
 from tests.registry.conftest import worker_env
 
 
@@ -71,9 +73,9 @@ def test_later_migrations_run_once_in_order(registry):
         ran.append(3)
         conn.execute(sa.text("CREATE INDEX ix_extra_note ON training_jobs (extra_note)"))
 
-    later = (*MIGRATIONS, Migration(2, "extra note", add_column), Migration(3, "index it", add_index))
-    assert [m.version for m in migrate(registry, later)] == [2, 3]
-    assert migrate(registry, later) == [] and ran == [2, 3]
+    later = (*MIGRATIONS, Migration(NEXT, "extra note", add_column), Migration(NEXT + 1, "index it", add_index))
+    assert [m.version for m in migrate(registry, later)] == [NEXT, NEXT + 1]
+    assert migrate(registry, later) == [] and ran == [NEXT, NEXT + 1]
     with registry.read() as conn:
         columns = {c["name"] for c in sa.inspect(conn).get_columns("training_jobs")}
         stamped = conn.execute(sa.select(schema.schema_migrations.c.version)).scalars().all()
@@ -86,14 +88,14 @@ def test_a_failing_migration_leaves_the_version_unchanged(registry):
         raise RuntimeError("boom")
 
     with pytest.raises(RuntimeError):
-        migrate(registry, (*MIGRATIONS, Migration(2, "broken", broken)))
-    assert current_version(registry) == 1
+        migrate(registry, (*MIGRATIONS, Migration(NEXT, "broken", broken)))
+    assert current_version(registry) == NEXT - 1
     with registry.read() as conn:
         assert "half_done" not in {c["name"] for c in sa.inspect(conn).get_columns("training_jobs")}
 
 
 def test_a_newer_database_is_refused(registry):
-    migrate(registry, (*MIGRATIONS, Migration(2, "from the future", lambda conn: None)))
+    migrate(registry, (*MIGRATIONS, Migration(NEXT, "from the future", lambda conn: None)))
     with pytest.raises(RegistryError, match="newer than this kohya-wrap knows"):
         migrate(registry, MIGRATIONS)
 
@@ -109,4 +111,4 @@ def test_processes_opening_a_new_database_together_agree(db_url):
     assert [p.wait(timeout=60) for p in procs] == [0, 0, 0, 0]
     registry = open_registry(db_url)
     with registry.read() as conn:
-        assert conn.execute(sa.select(sa.func.count()).select_from(schema.schema_migrations)).scalar() == 1
+        assert conn.execute(sa.select(sa.func.count()).select_from(schema.schema_migrations)).scalar() == len(MIGRATIONS)
