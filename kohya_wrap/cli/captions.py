@@ -9,9 +9,25 @@ import click
 from kohya_wrap.cli.common import CONTEXT_SETTINGS, echo_json, json_option
 
 ext_option = click.option("--caption-extension", default=".txt", show_default=True, help="Caption file extension.")
+HELP_FLAGS = ("-h", "--help")
 
 
-@click.group(context_settings=CONTEXT_SETTINGS)
+class CaptionsGroup(click.Group):
+    """The folder comes before the verb (data captions DIR add-trigger WORD); `data captions VERB -h`
+    still shows the verb's help, and a verb given first says where the folder goes."""
+
+    def parse_args(self, ctx, args):
+        if args and args[0] in self.commands and not Path(args[0]).is_dir():
+            verb = self.commands[args[0]]
+            if any(arg in HELP_FLAGS for arg in args[1:]):
+                click.echo(verb.get_help(click.Context(verb, info_name=args[0], parent=ctx)))
+                ctx.exit(0)
+            raise click.UsageError(f"{args[0]!r} is a captions verb: give the folder first, e.g. "
+                                   f"kohya-wrap data captions ./data {' '.join(args)}", ctx)
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=CaptionsGroup, context_settings=CONTEXT_SETTINGS)
 @click.argument("directory", type=click.Path(path_type=Path, file_okay=False, exists=True))
 @ext_option
 @click.pass_context

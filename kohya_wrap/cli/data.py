@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from kohya_wrap.cli.common import CONTEXT_SETTINGS, echo_json, json_option
+from kohya_wrap.cli.common import CONTEXT_SETTINGS, echo_json, json_option, overrides_argument
 from kohya_wrap.errors import DatasetError
 
 dir_arg = click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
@@ -30,6 +30,52 @@ def bucket_options(func):
     ]):
         func = option(func)
     return func
+
+
+def preset_options(func):
+    """--preset P and KEY=VALUE overrides: judge with the settings `train P` would use."""
+    func = overrides_argument(func)
+    return click.option("--preset", help="Judge with this preset's settings (name or .toml), as `train` would; "
+                        "KEY=VALUE overrides after DIRECTORY apply to it. Options given here still win.")(func)
+
+
+def _preset_settings(preset, overrides, directory, reg_dir):
+    """The dataset settings `train PRESET --dataset DIRECTORY` would use (None without --preset)."""
+    if not preset:
+        if overrides:
+            raise click.UsageError(f"KEY=VALUE overrides ({overrides[0]} ...) apply to a preset: add --preset P")
+        return None
+    from kohya_wrap.config.build import dataset_settings
+    from kohya_wrap.config.resolve import resolve
+
+    config = resolve(preset, list(overrides), dataset=directory, reg=reg_dir)
+    return config, dataset_settings(config)
+
+
+def _settings(ctx, preset_settings, given: dict) -> dict:
+    """Each setting's value: an option typed on the command line wins, else the preset's, else the option's
+    default. given maps setting name -> (option parameter name, value)."""
+    from click.core import ParameterSource
+
+    chosen = {}
+    for name, (param, value) in given.items():
+        typed = ctx.get_parameter_source(param) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+        use_preset = preset_settings is not None and not typed and name in preset_settings
+        chosen[name] = preset_settings[name] if use_preset else value
+    return chosen
+
+
+def _same_names(**values) -> dict:
+    return {name: (name, value) for name, value in values.items()}
+
+
+def _settings_line(preset: str, s: dict) -> str:
+    width, height = s["resolution"]
+    buckets = (f"buckets {s['min_bucket_reso']}-{s['max_bucket_reso']} step {s.get('bucket_reso_steps', 64)}"
+               if s.get("enable_bucket", True) else "no buckets")
+    return (f"Judged with preset {preset}: resolution {width}x{height}, {buckets}"
+            + (f", token limit {s['token_limit']}" if "token_limit" in s else "")
+            + f", captions {s['caption_extension']}.")
 
 
 def _parse_resolution(ctx, param, value: str) -> tuple[int, int]:
@@ -145,45 +191,60 @@ def scan(directory, reg_dir, caption_extension, with_images, as_json):
 
 @data.command(context_settings=CONTEXT_SETTINGS)
 @dir_arg
+@preset_options
 @reg_option
 @resolution_option
 @bucket_options
 @ext_option
-@click.option("--token-limit", default=225, show_default=True, type=click.Choice(["75", "150", "225"]),
-              callback=lambda c, p, v: int(v), help="sd-scripts max_token_length.")
+@click.option("--token-limit", default="75", show_default=True, type=click.Choice(["75", "150", "225"]),
+              callback=lambda c, p, v: int(v), help="sd-scripts max_token_length (its default is 75).")
 @click.option("--fast", is_flag=True, help="Read headers only (misses truncated image data).")
 @click.option("--workers", type=int, help="Worker processes (default: all cores).")
 @click.option("--no-cache", is_flag=True, help="Ignore and do not write the check cache.")
 @click.option("--all", "show_all", is_flag=True, help="List every finding, not a summary.")
 @json_option
-def check(directory, reg_dir, resolution, min_bucket_reso, max_bucket_reso, caption_extension, token_limit, fast,
-          workers, no_cache, show_all, as_json):
+@click.pass_context
+def check(ctx, directory, preset, overrides, reg_dir, resolution, min_bucket_reso, max_bucket_reso, caption_extension,
+          token_limit, fast, workers, no_cache, show_all, as_json):
     """Check every image and caption; exit 2 when something would stop or spoil a run.
+
+    With --preset the check uses that preset's resolution, bucket range (and so its aspect range),
+    caption extension and token limit, so a clean check means `train` agrees.
 
     \b
     Example:
+      kohya-wrap data check ./data --preset sdxl-style
+      kohya-wrap data check ./data --preset sdxl-style dataset.resolution=768
       kohya-wrap data check ./train --reg ./reg --resolution 1024 --json
     """
     from kohya_wrap.dataset.check import check_dataset
     from kohya_wrap.dataset.findings import sort_findings
     from kohya_wrap.dataset.scan import scan_dataset
 
-    result = scan_dataset(directory, reg_dir, caption_extension)
+    resolved = _preset_settings(preset, overrides, directory, reg_dir)
+    s = _settings(ctx, resolved and resolved[1], _same_names(
+        resolution=resolution, min_bucket_reso=min_bucket_reso, max_bucket_reso=max_bucket_reso,
+        caption_extension=caption_extension, token_limit=token_limit))
+    result = scan_dataset(directory, reg_dir, s["caption_extension"])
     with progress_bar("checking", quiet=as_json) as progress:
-        findings = check_dataset(result.subsets, resolution=resolution, min_bucket_reso=min_bucket_reso,
-                                 max_bucket_reso=max_bucket_reso, caption_extension=caption_extension,
-                                 token_limit=token_limit, workers=workers, decode=not fast,
+        findings = check_dataset(result.subsets, resolution=s["resolution"], min_bucket_reso=s["min_bucket_reso"],
+                                 max_bucket_reso=s["max_bucket_reso"], caption_extension=s["caption_extension"],
+                                 token_limit=s["token_limit"], workers=workers, decode=not fast,
                                  cache_path=_cache_path(directory, no_cache), progress=progress)
     findings = sort_findings(result.findings + findings)
     if as_json:
-        echo_json({"subsets": [s.to_dict() for s in result.subsets], "findings": [f.to_dict() for f in findings]})
+        echo_json({"subsets": [x.to_dict() for x in result.subsets], "findings": [f.to_dict() for f in findings],
+                   "settings": {**s, "preset": preset}})
     else:
+        if preset:
+            click.echo(_settings_line(preset, s))
         _print_findings(findings, show_all)
     _fail_on_errors(findings)
 
 
 @data.command(context_settings=CONTEXT_SETTINGS)
 @dir_arg
+@preset_options
 @reg_option
 @resolution_option
 @bucket_options
@@ -196,30 +257,47 @@ def check(directory, reg_dir, resolution, min_bucket_reso, max_bucket_reso, capt
 @click.option("--steps", type=int, help="max_train_steps (sd-scripts' default: 1600).")
 @ext_option
 @json_option
-def preview(directory, reg_dir, resolution, min_bucket_reso, max_bucket_reso, bucket_reso_steps, no_bucket,
-            no_upscale, batch_size, grad_accum, epochs, steps, caption_extension, as_json):
+@click.pass_context
+def preview(ctx, directory, preset, overrides, reg_dir, resolution, min_bucket_reso, max_bucket_reso,
+            bucket_reso_steps, no_bucket, no_upscale, batch_size, grad_accum, epochs, steps, caption_extension,
+            as_json):
     """Bucket histogram, batches per epoch and "this run = N steps", computed as sd-scripts would.
+
+    With --preset the buckets, batch size and step count are the ones `train` would use.
 
     \b
     Example:
+      kohya-wrap data preview ./data --preset sdxl-style training.max_train_steps=2000
       kohya-wrap data preview ./train --resolution 1024 --batch-size 2 --epochs 10
     """
     from kohya_wrap.dataset.buckets import plan_steps
     from kohya_wrap.dataset.check import image_sizes
-    from kohya_wrap.dataset.scan import scan_dataset
 
-    result = scan_dataset(directory, reg_dir, caption_extension)
+    resolved = _preset_settings(preset, overrides, directory, reg_dir)
+    s = _settings(ctx, resolved and resolved[1], {
+        **_same_names(resolution=resolution, min_bucket_reso=min_bucket_reso, max_bucket_reso=max_bucket_reso,
+                      bucket_reso_steps=bucket_reso_steps, batch_size=batch_size,
+                      caption_extension=caption_extension),
+        "enable_bucket": ("no_bucket", not no_bucket), "bucket_no_upscale": ("no_upscale", no_upscale),
+        "gradient_accumulation_steps": ("grad_accum", grad_accum), "max_train_epochs": ("epochs", epochs),
+        "max_train_steps": ("steps", steps)})
+    s["num_processes"] = resolved[1]["num_processes"] if resolved else 1
+    subsets, scanned = _preview_subsets(resolved, directory, reg_dir, s["caption_extension"])
     with progress_bar("reading sizes", quiet=as_json) as progress:
-        sizes, problems = image_sizes([i for s in result.subsets for i in s.images],
+        sizes, problems = image_sizes([i for x in scanned for i in x.images],
                                       cache_path=_cache_path(directory, False), progress=progress)
-    pairs = [(s, [sizes[i] for i in s.images if i in sizes]) for s in result.subsets]
-    plan = plan_steps(pairs, resolution=resolution, batch_size=batch_size, gradient_accumulation_steps=grad_accum,
-                      max_train_epochs=epochs, max_train_steps=steps, min_bucket_reso=min_bucket_reso,
-                      max_bucket_reso=max_bucket_reso, bucket_reso_steps=bucket_reso_steps,
-                      enable_bucket=not no_bucket, bucket_no_upscale=no_upscale)
+    pairs = [(table, [sizes[i] for i in x.images if i in sizes]) for table, x in zip(subsets, scanned)]
+    plan = plan_steps(pairs, resolution=s["resolution"], batch_size=s["batch_size"],
+                      gradient_accumulation_steps=s["gradient_accumulation_steps"],
+                      max_train_epochs=s["max_train_epochs"], max_train_steps=s["max_train_steps"],
+                      min_bucket_reso=s["min_bucket_reso"], max_bucket_reso=s["max_bucket_reso"],
+                      bucket_reso_steps=s["bucket_reso_steps"], enable_bucket=s["enable_bucket"],
+                      bucket_no_upscale=s["bucket_no_upscale"], num_processes=s["num_processes"])
     if as_json:
-        echo_json({**plan.to_dict(), "skipped": [p.to_dict() for p in problems]})
+        echo_json({**plan.to_dict(), "skipped": [p.to_dict() for p in problems], "settings": {**s, "preset": preset}})
         return
+    if preset:
+        click.echo(_settings_line(preset, s))
     widest = max(b["count"] for b in plan.buckets)
     for bucket in plan.buckets:
         w, h = bucket["resolution"]
@@ -270,13 +348,47 @@ def prepare(sources, out, token, class_tokens, repeats, reg, reg_repeats, resize
         return
     with progress_bar("preparing", quiet=as_json) as progress:
         summary = apply_prepare(plan, progress=progress)
+    steps = next_commands(plan)
     if as_json:
-        echo_json({**summary, "findings": [f.to_dict() for f in plan.findings]})
+        echo_json({**summary, "findings": [f.to_dict() for f in plan.findings], "next": steps})
         return
-    for finding in plan.findings:
-        click.echo(f"{finding.severity}: {finding.code} {finding.path}: {finding.message}", err=True)
-    click.echo(f"Wrote {summary['written']} files under {summary['out']}. "
-               f"Next: kohya-wrap data check {plan.out / 'img'}")
+    from kohya_wrap.dataset.findings import summarise
+
+    for row in summarise(plan.findings):
+        more = f" (and {row['count'] - 1} more)" if row["count"] > 1 else ""
+        click.echo(f"{row['severity']}: {row['code']} {row['example']}{more}: {row['message']}", err=True)
+    click.echo(f"Wrote {summary['written']} files under {summary['out']}.")
+    click.echo(f"Next: {steps[0]}")
+    for step in steps[1:]:
+        click.echo(f"Then: {step}")
+    click.echo("(sdxl-style is one preset of several: kohya-wrap presets ls)")
+
+
+def next_commands(plan) -> list[str]:
+    """The commands that continue from a prepared folder, ready to paste (the folder root is the dataset)."""
+    import shlex
+
+    root = shlex.quote(str(plan.out))
+    steps = []
+    if plan.settings.token and any(f.code == "caption-lacks-trigger" for f in plan.findings):
+        steps.append(f"kohya-wrap data captions {root} add-trigger {shlex.quote(plan.settings.token)}")
+    steps.append(f"kohya-wrap data check {root} --preset sdxl-style")
+    steps.append(f"kohya-wrap train sdxl-style --dataset {root} --model sd_xl_base_1.0.safetensors --dry-run")
+    return steps
+
+
+def _preview_subsets(resolved, directory, reg_dir, caption_extension):
+    """(subset tables, scanned subsets): with a preset the very tables train writes into dataset.toml
+    (a flat folder takes the preset's repeats); without one, the folders' own."""
+    if resolved:
+        from kohya_wrap.config.build import plan_dataset
+
+        planned = plan_dataset(resolved[0])
+        return planned.subsets, planned.scan.subsets
+    from kohya_wrap.dataset.scan import scan_dataset
+
+    scanned = scan_dataset(directory, reg_dir, caption_extension).subsets
+    return scanned, scanned
 
 
 # the captions verbs live in their own module (kept below the group it joins)

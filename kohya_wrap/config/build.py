@@ -43,6 +43,20 @@ def plan_dataset(config: ResolvedConfig) -> DatasetPlan:
     return DatasetPlan(subsets=subsets, findings=list(scan.findings), scan=scan)
 
 
+def dataset_settings(config: ResolvedConfig) -> dict:
+    """The settings a job of this config checks and counts its dataset with (the check's aspect range follows
+    the bucket range); `data check/preview --preset` and train's pre-flight read the same values."""
+    ds, args = config.section("dataset"), config.args()
+    return {"resolution": ds.size(), "min_bucket_reso": ds.min_bucket_reso, "max_bucket_reso": ds.max_bucket_reso,
+            "bucket_reso_steps": ds.bucket_reso_steps, "enable_bucket": ds.enable_bucket,
+            "bucket_no_upscale": ds.bucket_no_upscale, "caption_extension": ds.caption_extension,
+            # sd-scripts' default max_token_length (None) means 75 tokens
+            "token_limit": args.get("max_token_length") or 75, "batch_size": ds.batch_size,
+            "gradient_accumulation_steps": args.get("gradient_accumulation_steps", 1),
+            "max_train_epochs": args.get("max_train_epochs"), "max_train_steps": args.get("max_train_steps"),
+            "num_processes": config.data["launch"]["num_processes"]}
+
+
 def _is_plain_flat_folder(subset, train_dir: Path, reg_dir: Path | None) -> bool:
     """A root folder used directly (no N_ name): its repeats and class tokens come from the config."""
     from kohya_wrap.dataset.rules import parse_folder_name

@@ -38,8 +38,9 @@ class CaptionEdit:
 
 
 def targets(root: Path, caption_extension: str = ".txt") -> list[Target]:
-    """Every image sd-scripts would train from root (any layout scan_dataset accepts) with its caption."""
-    result = scan_dataset(Path(root), caption_extension=caption_extension)
+    """Every image sd-scripts would train from root (any layout scan_dataset accepts; a prepared root's img/,
+    never its regularisation images) with its caption."""
+    result = scan_dataset(Path(root), caption_extension=caption_extension, with_reg=False)
     return [Target(image, caption, subset.class_tokens) for subset in result.subsets
             for image, caption in zip(subset.images, subset.captions)]
 

@@ -15,7 +15,7 @@ from kohya_wrap.dataset.judge import stat_problem
 from kohya_wrap.errors import DatasetError
 from kohya_wrap.fileio import write_bytes_atomic, write_json_atomic
 
-MANIFEST = "kohya-wrap-prepare.json"  # marks a prepared copy: caption tools may edit it without --in-place
+MANIFEST = rules.PREPARED_MANIFEST  # marks a prepared copy: caption tools may edit it without --in-place
 FORMATS = ("png", "webp")
 RESAMPLE = ("lanczos", "nearest")
 
@@ -85,9 +85,10 @@ def plan_prepare(sources, out: Path, *, token: str | None = None, class_tokens: 
     _validate(sources, reg, out, settings)
     plan = PreparePlan(out, settings)
     train_tokens = " ".join(part for part in (token, class_tokens) if part)
-    _plan_folder(plan, sources, out / "img" / f"{repeats}_{train_tokens}", repeats, train_tokens, False)
+    _plan_folder(plan, sources, out / rules.PREPARED_TRAIN / f"{repeats}_{train_tokens}", repeats, train_tokens,
+                 False)
     if reg:
-        _plan_folder(plan, reg, out / "reg" / f"{reg_repeats}_{class_tokens or token}", reg_repeats,
+        _plan_folder(plan, reg, out / rules.PREPARED_REG / f"{reg_repeats}_{class_tokens or token}", reg_repeats,
                      class_tokens or token, True)
     return plan
 

@@ -25,6 +25,9 @@ PLUGIN_EXTENSIONS = (".avif", ".AVIF", ".jxl", ".JXL")
 # Suffixes users often have that sd-scripts never picks up (reported so nothing is dropped silently).
 OTHER_IMAGE_SUFFIXES = (".gif", ".tif", ".tiff", ".heic", ".heif", ".jfif", ".ico", ".psd", ".tga", ".jp2")
 _LOWER_EXTENSIONS = {ext.lower() for ext in IMAGE_EXTENSIONS}
+# `kohya-wrap data prepare` output: <root>/img/<N>_<class>/, <root>/reg/<N>_<class>/ and this manifest
+PREPARED_MANIFEST = "kohya-wrap-prepare.json"
+PREPARED_TRAIN, PREPARED_REG = "img", "reg"
 
 
 def parse_folder_name(name: str) -> tuple[int | None, str]:

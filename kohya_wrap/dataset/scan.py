@@ -55,10 +55,45 @@ class ScanResult:
                 "findings": [finding.to_dict() for finding in self.findings]}
 
 
-def scan_dataset(train_dir: Path, reg_dir: Path | None = None, caption_extension: str = ".txt") -> ScanResult:
-    """Subsets as sd-scripts would build them from train_dir (and reg_dir), plus every surprise found."""
+def prepared_parts(root: Path) -> tuple[Path, Path | None] | None:
+    """(img/, reg/ or None) when root is a `kohya-wrap data prepare` output folder, else None.
+
+    A root counts as prepared when it holds the prepare manifest, or (copied without it) when it holds an
+    img/ folder and nothing sd-scripts would train from itself (no repeat folders, no images)."""
+    root = Path(root).expanduser()
+    train, reg = root / rules.PREPARED_TRAIN, root / rules.PREPARED_REG
+    if not train.is_dir():
+        return None
+    if not (root / rules.PREPARED_MANIFEST).is_file():
+        entries = [entry for entry in os.scandir(root) if not rules.is_hidden(entry.name)]
+        if any(rules.parse_folder_name(e.name)[0] is not None and e.is_dir() for e in entries) \
+                or rules.list_images(root):
+            return None
+    return train, (reg if reg.is_dir() else None)
+
+
+def resolve_roots(train_dir: Path, reg_dir: Path | None = None, *, with_reg: bool = True):
+    """(train root, reg root, note): a prepared root stands for its img/ (and, unless given, its reg/)."""
+    parts = prepared_parts(train_dir) if Path(train_dir).expanduser().is_dir() else None
+    if parts is None:
+        return train_dir, reg_dir, None
+    train, found_reg = parts
+    reg_dir = reg_dir if reg_dir is not None or not with_reg else found_reg
+    note = info("prepared-root", Path(train_dir).expanduser().absolute(),
+                f"{train_dir} is a `kohya-wrap data prepare` folder: training images come from "
+                f"{rules.PREPARED_TRAIN}/" + (f", regularisation images from {reg_dir}" if reg_dir else "") + ".")
+    return train, reg_dir, note
+
+
+def scan_dataset(train_dir: Path, reg_dir: Path | None = None, caption_extension: str = ".txt", *,
+                 with_reg: bool = True) -> ScanResult:
+    """Subsets as sd-scripts would build them from train_dir (and reg_dir), plus every surprise found.
+    A `data prepare` output root is read as its img/ and reg/ (with_reg=False: img/ only)."""
     subsets: list[Subset] = []
     findings: list[Finding] = []
+    train_dir, reg_dir, note = resolve_roots(train_dir, reg_dir, with_reg=with_reg)
+    if note is not None:
+        findings.append(note)
     for root, is_reg in ((train_dir, False), (reg_dir, True)):
         if root is not None:
             found, notes = _scan_root(_absolute(root), is_reg, caption_extension)
