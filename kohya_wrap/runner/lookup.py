@@ -12,8 +12,8 @@ from kohya_wrap.job.meta import update_model_entry
 def lora_path(ref: str) -> str:
     """A reference as a path: a file or folder as given, a model version (NAME, NAME:vN) from the registry,
     else a job by the one rule of job.folder.find (its final LoRA is then picked by the caller)."""
-    if Path(ref).expanduser().exists():
-        return ref
+    if Path(ref).expanduser().exists() or "/" in ref or ref.endswith(".safetensors"):
+        return ref  # a path (present or not: the library names what is missing)
     from kohya_wrap.registry.db import open_registry
     from kohya_wrap.registry.models import ModelNotFound, file_name, get_version
 
