@@ -98,3 +98,65 @@ def rebuild(runs_dir, prune, as_json):
         click.echo(f"pruned {job_id} (folder gone)")
     for folder, why in report.skipped:
         click.echo(f"skipped {folder}: {why}", err=True)
+
+
+@registry.command("import", context_settings=CONTEXT_SETTINGS)
+@click.argument("folders", nargs=-1, required=True, metavar="DIR...",
+                type=click.Path(path_type=Path, file_okay=True, dir_okay=True))
+@click.option("--runs", "runs_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder of job folders to add to [default: the kohya-wrap runs folder].")
+@json_option
+def import_runs(folders, runs_dir, as_json):
+    """Adopt past sd-scripts runs: each DIR (an output_dir with LoRA files and *-state folders, its logs in
+    either logging mode, TensorBoard events, and the training TOML when it is there) becomes a job with
+    its status decided from that evidence, events, summary, report and model versions with sha256.
+
+    The run's files are only read: the new job folder refers to them where they lie (registry.json
+    `imported` lists each with its sha256, size and mtime), and a LoRA is registered by its own path.
+    Importing the same folder with the same files again changes nothing; a folder whose files changed
+    updates its job. A sub-folder with logs of its own is another run and is left out (import it too).
+
+    \b
+    Example:
+      kohya-wrap registry import ~/kohya/outputs/shape_lora
+      kohya-wrap registry import runs/2024-*/ --json
+    """
+    from kohya_wrap.cli.data import progress_bar
+    from kohya_wrap.errors import KohyaWrapError
+    from kohya_wrap.registry.db import open_registry
+    from kohya_wrap.runner.adopt import adopt
+
+    reg, results, failed = open_registry(), [], 0
+    for folder in folders:
+        try:
+            with progress_bar(f"reading {folder.name or folder}", quiet=as_json) as progress:
+                result = adopt(reg, folder, runs_dir, progress)
+        except KohyaWrapError as error:
+            failed += 1
+            results.append({"source": str(folder), "action": "failed", "error": error.message, "hint": error.hint})
+            if not as_json:
+                click.echo(f"Error: {folder}: {error.render()}", err=True)
+            continue
+        results.append(result.to_dict())
+        if not as_json:
+            click.echo(_adopted_lines(result))
+    if as_json:
+        echo_json(results)
+    if failed:
+        click.get_current_context().exit(2)
+
+
+def _adopted_lines(result) -> str:
+    steps = result.steps or {}
+    head = {"imported": "imported", "updated": "updated ", "unchanged": "unchanged"}[result.action]
+    lines = [f"{head} {result.source}", f"  job      {result.job_id} ({result.job_dir})",
+             f"  status   {result.status}" + (f" ({result.cause})" if result.cause else "")
+             + (f": {result.message}" if result.message and result.status != "succeeded" else ""),
+             f"  steps    {steps.get('done') if steps.get('done') is not None else '-'}/{steps.get('total') or '?'}",
+             f"  files    {result.files} referenced, {result.bytes / 1e6:.1f} MB (left where they are)"]
+    for version in result.versions:
+        problem = f"  PROBLEM: {version['problem']}" if version["problem"] else ""
+        lines.append(f"  version  {version['name']}:v{version['version']}  {version['file']}{problem}")
+    lines += [f"  skipped  {item['path']}: {item['why']}" for item in result.skipped]
+    lines += [f"  note     {note}" for note in result.notes]
+    return "\n".join(lines)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -12,13 +13,14 @@ from sqlalchemy.engine import Connection
 from kohya_wrap.errors import KohyaWrapError
 from kohya_wrap.registry import schema
 from kohya_wrap.registry.db import Registry
-from kohya_wrap.artifacts.lora import inspect_output
+from kohya_wrap.artifacts.lora import inspect_output, key_metadata
 from kohya_wrap.job.folder import JobFolder
 from kohya_wrap.job.meta import update_model_entry
 from kohya_wrap.registry.rows import saved_times, version_row
 
 versions_t = schema.model_versions
 _PG_VERSION_LOCK = 0x6B770001
+HEADER_COPY = ".safetensors.header.json"
 _REF = re.compile(r"^(?P<name>.+?)(?:[:@]v?(?P<version>\d+))?$")
 
 
@@ -67,13 +69,47 @@ def insert_versions(conn: Connection, rows: list[dict]) -> list[dict]:
 
 def version_rows(folder: JobFolder, files: list[Path] | None = None) -> list[dict]:
     times = saved_times(folder)
-    rows = [version_row(folder, f, inspect_output(f), times.get(f.name))
-            for f in (folder.outputs if files is None else files) if f.is_file()]
+    files = folder.outputs + imported_outputs(folder) if files is None else files
+    # a log read back later (an adopted run) may not date its saves (t = 0): then the file's mtime dates it
+    rows = [version_row(folder, f, _inspect(f), times.get(_saved_name(f)) or None) for f in files if f.is_file()]
     return sorted(rows, key=lambda r: (r["created_at"], r["uri"]))
 
 
+def imported_outputs(folder: JobFolder) -> list[Path]:
+    """The LoRA files of a past run adopted by `registry import`: registered where they lie (registry.json
+    `imported` lists them), never copied into the job folder."""
+    files = (folder.meta.get("imported") or {}).get("files") or []
+    return [Path(entry["path"]) for entry in files if entry.get("role") in ("lora", "lora_header")]
+
+
+def _saved_name(file: Path) -> str:
+    return file.name[:-len(".header.json")] if file.name.endswith(HEADER_COPY) else file.name
+
+
+def _inspect(file: Path) -> dict:
+    return header_copy_info(file) if file.name.endswith(HEADER_COPY) else inspect_output(file)
+
+
+def header_copy_info(file: Path) -> dict:
+    """A LoRA kept as its header only (x.safetensors.header.json): a version with its metadata and its problem."""
+    try:
+        header = json.loads(file.read_text(encoding="utf-8"))
+        metadata = header.get("__metadata__") if isinstance(header, dict) else None
+    except (OSError, ValueError):
+        metadata = None
+    name = _saved_name(file)
+    return {"path": str(file), "bytes": file.stat().st_size, "sha256": None,
+            "metadata": key_metadata(metadata) if isinstance(metadata, dict) else {},
+            "error": f"only the header of {name} is here ({file.name}): its weights are not, so it is no usable file"}
+
+
+def file_path(uri: str) -> Path:
+    """The local file a version's file:// uri names."""
+    return Path(unquote(urlparse(uri).path))
+
+
 def file_name(uri: str) -> str:
-    return Path(unquote(urlparse(uri).path)).name
+    return file_path(uri).name
 
 
 def record_versions(folder: JobFolder, stored: list[dict]) -> None:
