@@ -53,12 +53,14 @@ def estimate(preset, overrides, gpu_name, vram, price, model, analytic, list_gpu
     if gpu_name and vram is not None:
         raise KohyaWrapError("Give --gpu or --vram, not both", hint="--gpu knows memory and speed; --vram only memory")
     from kohya_wrap.config.resolve import resolve
-    from kohya_wrap.estimate.make import make_estimate
+    from kohya_wrap.registry.db import open_registry
+    from kohya_wrap.runner.plan import predict
 
     resolved = resolve(preset, overrides, model=model, check_model=model is not None)
     gpu = _pick_gpu(gpus, gpu_name, vram, resolved.data.get("meta", {}).get("vram_gb"))
-    result = make_estimate(resolved.data, gpu, price=price, allow_trace=not analytic,
-                           on_event=_progress)  # stderr: the JSON on stdout stays clean
+    # calibrated by the registry's finished runs on this GPU, when there are any (the basis says so)
+    result = predict(resolved.data, gpu, registry=open_registry(), price=price, allow_trace=not analytic,
+                     on_event=_progress)  # stderr: the JSON on stdout stays clean
     if as_json:
         echo_json({"preset": preset, "overrides": list(overrides), **result.to_dict()})
         return

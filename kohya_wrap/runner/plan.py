@@ -8,7 +8,7 @@ from pathlib import Path
 
 from kohya_wrap.job import folder as jobfolder
 from kohya_wrap.job.cost import job_rate
-from kohya_wrap.limits.estimate import Estimate, preflight
+from kohya_wrap.limits.estimate import Estimate, check_estimate, preflight
 from kohya_wrap.limits.guards import MEASURE_STEPS, guards_for_limits
 
 
@@ -20,6 +20,7 @@ class LimitsPlan:
     warnings: list[str] = field(default_factory=list)
     guards: list = field(default_factory=list)
     limited: bool = False
+    prediction: object = None  # kohya_wrap.estimate's Estimate (peak VRAM, verdict) when the GPU is known
 
     @property
     def cost_guard(self):
@@ -27,8 +28,13 @@ class LimitsPlan:
 
     def record(self, forced: bool) -> dict:
         """The estimate as registry.json keeps it for a queued job."""
-        return {"seconds": self.estimate.seconds, "cost_usd": self.estimate.cost, "basis": self.estimate.basis,
-                "warnings": self.warnings, "forced": forced}
+        record = {"seconds": self.estimate.seconds, "cost_usd": self.estimate.cost, "basis": self.estimate.basis,
+                  "warnings": self.warnings, "forced": forced}
+        if self.prediction is not None:
+            record["prediction"] = {"gpu": self.prediction.gpu.get("name"), "verdict": self.prediction.verdict,
+                                    "peak_vram_gib": self.prediction.peak_vram_gib,
+                                    "s_per_it": self.prediction.s_per_it, "basis": self.prediction.basis}
+        return record
 
 
 def _history(registry) -> list:
@@ -38,11 +44,66 @@ def _history(registry) -> list:
 
 
 def estimate_job(registry, job_dir: Path, *, force: bool = False) -> LimitsPlan:
-    """The pre-launch estimate only (no guards); raises LimitReached when over a limit and not forced."""
+    """The pre-launch estimate only (no guards); raises LimitReached when over a limit and not forced.
+
+    Earlier runs with the same settings on the same GPU come first; without them, the prediction for the
+    job's GPU (kohya-wrap estimate's model, calibrated by whatever runs there are) is the estimate."""
     folder = jobfolder.read(job_dir)
     steps = _leaf(folder.config, "max_train_steps")
-    estimate, warnings = preflight(folder.config, steps, _history(registry), gpu_name=folder.gpu_name, force=force)
-    return LimitsPlan(estimate=estimate, warnings=warnings, limited=_limited(folder.config))
+    history = _history(registry)
+    estimate, _ = preflight(folder.config, steps, history, gpu_name=folder.gpu_name, force=True)
+    prediction = None
+    if estimate.seconds is None and folder.gpu_name:
+        prediction = predict(folder.config, folder.gpu_name, registry=registry, allow_trace=False)
+        if prediction is not None and prediction.total_seconds:
+            estimate = Estimate(prediction.total_seconds, prediction.cost_usd,
+                                f"predicted for {prediction.gpu['name']}: {prediction.basis.get('s_per_it')}")
+    limits = folder.config.get("limits", {})
+    warnings = check_estimate(estimate, max_cost_usd=limits.get("max_cost_usd"), max_hours=limits.get("max_hours"),
+                              force=force)
+    plan = LimitsPlan(estimate=estimate, warnings=warnings, limited=_limited(folder.config))
+    plan.prediction = prediction
+    return plan
+
+
+def predict(config: dict, gpu, *, registry=None, price: float | None = None, allow_trace: bool = True,
+            on_event=None):
+    """kohya-wrap estimate's prediction for a config on a GPU (name or table entry), calibrated by the
+    registry's finished runs on that GPU; None when the GPU is not in the table."""
+    from kohya_wrap.errors import KohyaWrapError
+    from kohya_wrap.estimate import gpus
+    from kohya_wrap.estimate.calibrate import calibrate
+    from kohya_wrap.estimate.make import make_estimate
+
+    if isinstance(gpu, str):
+        try:
+            gpu = gpus.lookup(gpu)
+        except KohyaWrapError:
+            return None
+    prediction = make_estimate(config, gpu, price=price, allow_trace=allow_trace, on_event=on_event)
+    runs = measured_runs(registry)
+    return calibrate(prediction, runs) if runs else prediction
+
+
+def measured_runs(registry) -> list[dict]:
+    """Finished runs as calibration input: GPU, mean s/it and the facts of their config."""
+    if registry is None:
+        return []
+    from kohya_wrap.estimate.facts import from_config
+    from kohya_wrap.registry.jobs import list_jobs
+
+    runs = []
+    for row in list_jobs(registry, statuses=["succeeded"], limit=500, check=False):
+        if row.get("gpu_name") and row.get("mean_s_per_it") and isinstance(row.get("config"), dict):
+            runs.append({"gpu": row["gpu_name"], "s_per_it": row["mean_s_per_it"],
+                         "facts": _facts_dict(from_config(row["config"]))})
+    return runs
+
+
+def _facts_dict(facts) -> dict:
+    from dataclasses import asdict, is_dataclass
+
+    return asdict(facts) if is_dataclass(facts) else dict(facts)
 
 
 def plan_limits(registry, job_dir: Path, *, force: bool = False, recorded: dict | None = None,

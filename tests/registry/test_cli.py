@@ -8,6 +8,7 @@ import pytest
 
 from kohya_wrap import paths
 from kohya_wrap.registry.jobs import get_job
+from kohya_wrap.registry.migrate import MIGRATIONS
 from kohya_wrap.job.meta import read_meta
 from kohya_wrap.registry.queue import enqueue
 from tests.conftest import REPO
@@ -107,8 +108,8 @@ def test_registry_info_hides_the_password(cli, monkeypatch, tmp_path):
 
 def test_registry_commands(cli, finished, db_url):
     info = json.loads(cli("registry", "info", "--json").output)
-    assert info["schema_version"] == 1 and info["rows"]["training_jobs"] == 1
+    assert info["schema_version"] == MIGRATIONS[-1].version and info["rows"]["training_jobs"] == 1
     assert info["rows"]["model_versions"] == 2 and info["jobs_by_status"] == {"succeeded": 1}
-    assert json.loads(cli("registry", "migrate", "--json").output) == {"applied": [], "schema_version": 1}
+    assert json.loads(cli("registry", "migrate", "--json").output) == {"applied": [], "schema_version": MIGRATIONS[-1].version}
     rebuilt = json.loads(cli("registry", "rebuild", "--json").output)
     assert (rebuilt["jobs"], rebuilt["versions"], rebuilt["datasets"]) == (1, 2, 1)
