@@ -11,13 +11,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, make_url
 
 from kohya_wrap import paths
-from kohya_wrap.errors import KohyaWrapError
+from kohya_wrap.registry.schema import RegistryError  # noqa: F401 (defined in schema; imported from here)
 
 BUSY_TIMEOUT_S = 60.0
-
-
-class RegistryError(KohyaWrapError):
-    """The registry database cannot be opened, migrated or queried."""
 
 
 def default_url() -> str:

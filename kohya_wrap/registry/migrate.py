@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from kohya_wrap.registry import schema
-from kohya_wrap.registry.db import Registry, RegistryError
+from kohya_wrap.registry.schema import RegistryError
 
 # Any constant works; all kohya-wrap processes must agree on it (PostgreSQL advisory lock key).
 _PG_LOCK_KEY = 0x6B6F6879
@@ -45,7 +45,7 @@ def _applied(conn: Connection) -> set[int]:
     return set(conn.execute(sa.select(schema.schema_migrations.c.version)).scalars())
 
 
-def current_version(registry: Registry) -> int:
+def current_version(registry) -> int:
     with registry.read() as conn:
         return max(_applied(conn), default=0)
 
@@ -65,7 +65,7 @@ def _stamp(conn: Connection, migration: Migration) -> None:
     )
 
 
-def pending(registry: Registry, migrations: Sequence[Migration] = MIGRATIONS) -> list[Migration]:
+def pending(registry, migrations: Sequence[Migration] = MIGRATIONS) -> list[Migration]:
     with registry.read() as conn:
         done = _applied(conn)
     _check_not_newer(done, migrations)
@@ -83,7 +83,7 @@ def _check_not_newer(done: set[int], migrations: Sequence[Migration]) -> None:
         )
 
 
-def migrate(registry: Registry, migrations: Sequence[Migration] = MIGRATIONS) -> list[Migration]:
+def migrate(registry, migrations: Sequence[Migration] = MIGRATIONS) -> list[Migration]:
     """Bring the database up to date; returns the migrations applied now (empty when current)."""
     versions = [m.version for m in migrations]
     if versions != sorted(set(versions)):

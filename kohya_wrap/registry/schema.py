@@ -4,6 +4,13 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from kohya_wrap.errors import KohyaWrapError
+
+
+class RegistryError(KohyaWrapError):
+    """The registry database cannot be opened, migrated or queried."""
+
+
 metadata = sa.MetaData()
 
 # Job statuses. queued/running/prepared/lost are the registry's own; the terminal ones come from
