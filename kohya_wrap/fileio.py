@@ -22,6 +22,11 @@ def _umask() -> int:
     return mask
 
 
+def new_file_mode() -> int:
+    """The mode open(path, 'w') gives a new file here (0666 less the umask)."""
+    return 0o666 & ~_umask()
+
+
 def _mode_for(path: Path) -> int:
     """An existing file keeps its permissions; a new one gets 0666 less the umask, like open(path, 'w')."""
     try:

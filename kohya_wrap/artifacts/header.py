@@ -9,6 +9,7 @@ import struct
 import tempfile
 from pathlib import Path
 
+from kohya_wrap.fileio import new_file_mode
 from kohya_wrap.errors import KohyaWrapError
 
 MAX_HEADER = 100 * 2**20
@@ -96,4 +97,6 @@ def write_rewritten(source: Path, target_tmp: Path, updates: dict[str, str]) -> 
 def temp_beside(target: Path) -> Path:
     fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
     os.close(fd)
+    # mkstemp makes 0600 files; an exported LoRA is for the image tool's users, like any file they copy
+    os.chmod(name, new_file_mode())
     return Path(name)
