@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from kohya_wrap.artifacts.lora import inspect_output
 from kohya_wrap.artifacts.resolve import is_final
@@ -48,7 +48,7 @@ def file_records(files: list[tuple[Path, str]], progress: Progress | None = None
         info = _inspect(path, role)
         if info is not None:
             infos[path] = info
-        digest = (info or {}).get("sha256") or _sha256(path, lambda n: progress and progress(done + n, total))
+        digest = (info or {}).get("sha256") or _sha256(path, lambda n, start=done: progress and progress(start + n, total))
         after = stat_key(path)
         if after != before:
             raise KohyaWrapError(f"{path} changed while it was read.",

@@ -271,9 +271,9 @@ def test_an_unreadable_file_stops_that_folder_with_its_name(reg, tmp_path, runs)
             raise PermissionError(13, "Permission denied", str(path))
         return real_open(path, *args, **kwargs)
 
-    with mock.patch.object(Path, "open", refuse):
-        with pytest.raises(KohyaWrapError, match=r"Cannot read .*train\.log: Permission denied"):
-            adopt(reg, folder)
+    with mock.patch.object(Path, "open", refuse), \
+            pytest.raises(KohyaWrapError, match=r"Cannot read .*train\.log: Permission denied"):
+        adopt(reg, folder)
     assert list(runs.iterdir()) == [] and list_versions(reg) == []
 
 
