@@ -51,7 +51,7 @@ def example_dataset() -> Path:
 
 @pytest.fixture
 def model_file(tmp_path) -> Path:
-    """A file standing where the base checkpoint goes (only its existence is checked before launch)."""
-    path = tmp_path / "base.safetensors"
-    path.write_bytes(b"\0" * 16)
-    return path
+    """A file standing where the base checkpoint goes (only its header is checked before launch)."""
+    from tests.fake_model import write_fake_sdxl
+
+    return write_fake_sdxl(tmp_path / "base.safetensors")

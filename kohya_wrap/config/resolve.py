@@ -8,9 +8,10 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from kohya_wrap.config import rules
+from kohya_wrap.config import ranges, rules
 from kohya_wrap.config.profile import Profile, apply_profile
 from kohya_wrap.config.argtable import check_value, load_table
+from kohya_wrap.config.choices import choice_rules
 from kohya_wrap.config.schema import ARG_SECTIONS, WRAPPER_SECTIONS, DatasetSection
 from kohya_wrap.errors import ConfigError, ConfigIssue
 from kohya_wrap.presets.catalog import find_preset, read_preset
@@ -114,11 +115,13 @@ def validate(data: dict, provenance: dict, *, check_model: bool) -> list[ConfigI
             issues += _validate_wrapper(name, value, provenance)
         else:
             issues += _validate_args(name, value, provenance, arg_sections)
+    issues += ranges.range_issues(data, provenance)
     if issues:
         return issues
     ds = DatasetSection.model_validate(data.get("dataset", {}))
     args = {key: value for section in ARG_SECTIONS for key, value in data.get(section, {}).items()}
     found = rules.bucket_rules(ds, source) + rules.caching_rules(ds, args, source) + rules.argument_rules(args, source)
+    found += choice_rules(args, source)
     if check_model:
         found += rules.model_rules(args, source)
     for issue in found:

@@ -84,7 +84,10 @@ def model_rules(args: dict, source: Source) -> list[ConfigIssue]:
     if not Path(model).expanduser().exists():
         return [ConfigIssue(key, f"{model} does not exist (sd-scripts would treat it as a Hub id and fail with a "
                             "confusing download error)", source(key))]
-    return []
+    from kohya_wrap.config.model_check import model_problem
+
+    problem = model_problem(Path(model), separate_vae=bool(args.get("vae")))
+    return [ConfigIssue(key, problem, source(key))] if problem else []
 
 
 def output_rules(output_root: Path) -> list[ConfigIssue]:

@@ -46,6 +46,17 @@ class DatasetSection(Section):
     flip_aug: bool = False
     random_crop: bool = False
 
+    @field_validator("resolution", mode="before")
+    @classmethod
+    def _resolution_form(cls, value):
+        # one message, not one per member of the Union; '768,1024' is how sd-scripts' own flag is written
+        if isinstance(value, (str, float)) or isinstance(value, bool):
+            parts = [part.strip() for part in str(value).replace("x", ",").split(",")]
+            example = f"[{', '.join(parts)}]" if len(parts) == 2 and all(p.isdigit() for p in parts) else "[1024, 768]"
+            raise ValueError(f"resolution {value!r} is not a number or a list: write one size (1024) or "
+                             f"[width, height] as a TOML list, e.g. dataset.resolution={example.replace(' ', '')}")
+        return value
+
     @field_validator("resolution")
     @classmethod
     def _resolution_shape(cls, value):

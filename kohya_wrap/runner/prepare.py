@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -10,7 +11,9 @@ from kohya_wrap import paths
 from kohya_wrap.job import folder as jobfolder
 from kohya_wrap.config.build import plan_dataset, render_into, require_clean
 from kohya_wrap.config.resolve import ResolvedConfig, resolve
-from kohya_wrap.errors import BackendError
+from kohya_wrap.errors import BackendError, KohyaWrapError, LimitReached
+from kohya_wrap.job.causes import hint
+from kohya_wrap.runner.disk import write_failure
 from kohya_wrap.launch.spec import LaunchSpec, build_spec
 
 
@@ -39,6 +42,8 @@ def prepare(source: str, overrides: Iterable[str] = (), *, dataset: Path | None 
             name: str | None = None, runs_dir: Path | None = None, reg: Path | None = None,
             dry_run: bool = False, progress=None) -> Prepared:
     notes: list[str] = []
+    job_name = jobfolder.safe_name(name, "--name") if name is not None else None
+    runs = _writable_places(runs_dir)
     backend = _backend(dry_run, notes)
     facts = _facts(backend)
     config = resolve(source, list(overrides), dataset=dataset, reg=reg, model=model, check_model=not dry_run,
@@ -49,15 +54,60 @@ def prepare(source: str, overrides: Iterable[str] = (), *, dataset: Path | None 
     findings = plan.findings + _deep_check(config, plan, progress)
     require_clean(findings)
     step_plan = _step_plan(config, plan)
-    job_name = name or config.data["meta"]["name"]
-    job_dir = (runs_dir or paths.runs_dir()) / jobfolder.new_job_id(job_name)
+    _disk_check(config, step_plan, runs, dry_run, notes)
+    job_name = job_name or jobfolder.clean_name(config.data["meta"]["name"])
+    job_dir = runs / jobfolder.new_job_id(job_name)
     job_dir.mkdir(parents=True, exist_ok=False)
-    render_into(config, plan.subsets, job_dir, job_name, use_cpu=_use_cpu(facts))
-    spec = write_command(job_dir, config, backend, facts)
+    try:
+        render_into(config, plan.subsets, job_dir, job_name, use_cpu=_use_cpu(facts))
+        spec = write_command(job_dir, config, backend, facts)
+    except BaseException as error:
+        shutil.rmtree(job_dir, ignore_errors=True)  # no half-written job folder stays behind
+        failure = write_failure(error, runs)
+        if failure is None:
+            raise
+        raise KohyaWrapError(f"Cannot write the job folder: {failure[1]}.", hint=hint(failure[0])) from None
     placeholder = build_spec(python="python", backend_root=Path("<sd-scripts>"), job_dir=job_dir,
                              launcher=config.data["launch"]["launcher"]).argv
     return Prepared(job_dir=job_dir, spec=spec, notes=notes, findings=findings, placeholder_argv=placeholder,
                     preview=_preview_text(step_plan), step_plan=step_plan)
+
+
+def _writable_places(runs_dir: Path | None) -> Path:
+    """The runs and cache folders, made and checked writable before any work (a clear error, not a traceback)."""
+    import os
+
+    if runs_dir is not None:
+        what = "the runs folder (--runs)"
+    elif os.environ.get("KOHYA_WRAP_RUNS"):
+        what = "the runs folder (KOHYA_WRAP_RUNS)"
+    else:
+        what = "the runs folder (KOHYA_WRAP_HOME/runs)"
+    runs = paths.writable_dir(runs_dir or paths.runs_dir(), what)
+    paths.writable_dir(paths.cache_dir(), "the cache folder (KOHYA_WRAP_CACHE or KOHYA_WRAP_HOME/cache)")
+    return runs
+
+
+def _disk_check(config: ResolvedConfig, step_plan, runs: Path, dry_run: bool, notes: list[str]) -> None:
+    """Refuse a run whose estimated disk use (LoRA files, states, samples, logs) is over the free space."""
+    from kohya_wrap.runner.disk import estimate_disk_use, free_bytes, human
+
+    args = config.args()
+    prompts = args.get("sample_prompts")
+    need = estimate_disk_use(args, steps=step_plan.total_steps, epochs=step_plan.epochs,
+                             resolution=config.section("dataset").size(),
+                             prompts=len(prompts) if isinstance(prompts, list) else 1)
+    free = free_bytes(runs)
+    if free is None or free >= need.total_bytes:
+        return
+    message = (f"Not enough free disk space in {runs}: {human(free)} free, but this run writes about "
+               f"{human(need.total_bytes)} ({need.describe()}).")
+    advice = ("free space there, keep fewer checkpoints (saving.save_last_n_steps / save_last_n_epochs, "
+              "saving.save_state=false), or put the job on another disk with --runs")
+    if dry_run:
+        notes.append(f"{message} A real run would be refused: {advice}.")
+        return
+    raise LimitReached(message, hint=advice)
 
 
 def render_config(source: str, overrides: Iterable[str] = (), *, dataset: Path, model: Path, out_dir: Path,
@@ -111,6 +161,7 @@ def _deep_check(config: ResolvedConfig, plan, progress) -> list:
     # sd-scripts' default max_token_length (None) means 75 tokens
     limit = config.args().get("max_token_length") or 75
     return check_dataset(plan.scan.subsets, resolution=ds.size(), min_bucket_reso=ds.min_bucket_reso,
+                         max_bucket_reso=ds.max_bucket_reso,  # the aspect range `data check --preset` uses too
                          caption_extension=ds.caption_extension, token_limit=limit,
                          cache_path=_check_cache(ds.train_dir), progress=progress)
 

@@ -100,8 +100,9 @@ def standin(monkeypatch, tmp_path):
     monkeypatch.setenv("KOHYA_WRAP_SD_SCRIPTS", str(STANDIN))
     monkeypatch.setenv("KOHYA_WRAP_PYTHON", sys.executable)
     monkeypatch.setenv("STANDIN_SECONDS", "1.0")
-    model = tmp_path / "base.safetensors"
-    model.write_bytes(b"\0" * 16)
+    from tests.fake_model import write_fake_sdxl
+
+    model = write_fake_sdxl(tmp_path / "base.safetensors")
 
     def prepare(name: str = "shape", *overrides: str, source: str = "sdxl-style") -> Path:
         return prepare_job(source, [*STANDIN_OVERRIDES, *overrides], dataset=REPO / "templates" / "example-dataset",

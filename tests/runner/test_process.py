@@ -79,8 +79,11 @@ def test_nan_in_saved_lora_is_never_a_good_output(prepared_job, monkeypatch):
 
 
 def _start_wrapper(job_args: list[str], env: dict) -> subprocess.Popen:
+    from tests.fake_model import write_fake_sdxl
+
+    model = write_fake_sdxl(Path(env["KOHYA_WRAP_HOME"]) / "base.safetensors")
     return subprocess.Popen([sys.executable, "-m", "kohya_wrap", "train", "sdxl-style", "--example",
-                             "--model", str(REPO / "README.md"), *STANDIN_OVERRIDES, *job_args],
+                             "--model", str(model), *STANDIN_OVERRIDES, *job_args],
                             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             start_new_session=True)
 

@@ -38,10 +38,10 @@ def test_dataset_errors_stop_before_launch(cli, tmp_path, model_file):
     assert "The dataset has" in result.output and "Traceback" not in result.output
 
 
-def test_foreground_run_is_recorded_and_stopped_by_the_cost_limit(standin_env):
+def test_foreground_run_is_recorded_and_stopped_by_the_cost_limit(standin_env, model_file):
     env = {**os.environ, "STANDIN_SECONDS": "30"}
     done = subprocess.run([sys.executable, "-m", "kohya_wrap", "train", "sdxl-style", "--example", "--model",
-                           str(REPO / "README.md"), *STANDIN_OVERRIDES, "limits.max_cost_usd=0.02",
+                           str(model_file), *STANDIN_OVERRIDES, "limits.max_cost_usd=0.02",
                            "limits.gpu_hourly_usd=36", "launch.grace_seconds=2", "--force"],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 3, done.stdout + done.stderr
