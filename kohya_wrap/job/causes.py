@@ -35,6 +35,21 @@ _ROWS = [
           "which; `kohya-wrap backend install` installs them."),
     Cause("killed", FAILED, "The trainer stopped with no error message, so a signal killed it (SIGTERM/SIGKILL). "
           "If nobody stopped it, the kernel's out-of-memory killer is the usual cause (see `dmesg`)."),
+    Cause("sampling_failed", FAILED, "Making a sample image failed: fix the sample prompt's options or the sampler, "
+          "or turn sampling off; then resume the job."),
+    Cause("corrupt_image", FAILED, "An image of the dataset is damaged: re-export it or remove it with its caption "
+          "(`kohya-wrap data check DIR` lists them)."),
+    Cause("bad_dataset", FAILED, "A file or setting of the dataset cannot be used: fix what the message names "
+          "(`kohya-wrap data check DIR`)."),
+    Cause("bad_network_args", FAILED, "network.network_args holds a value the network module cannot use: fix it."),
+    Cause("bad_model", FAILED, "The base model cannot be read as an SDXL checkpoint: re-download it or fix --model."),
+    Cause("disk_full", FAILED, "The disk is full: free space where the job writes, or keep fewer saved states."),
+    Cause("permission_denied", FAILED, "The trainer may not read or write a file it needs: fix the permissions."),
+    Cause("gpu_setup", FAILED, "torch cannot use the GPU: check the driver and the torch build (`kohya-wrap doctor`)."),
+    Cause("native_crash", FAILED, "The trainer crashed in native code (SIGSEGV/SIGABRT): check the torch, CUDA and "
+          "driver versions (`kohya-wrap doctor`)."),
+    Cause("trainer_error", FAILED, "sd-scripts raised an error kohya-wrap has no rule for: the message and frame name "
+          "it; the traceback is at the end of train.log."),
     Cause("unknown", FAILED, "Read the traceback at the end of train.log; its last lines name the failing call."),
     # failures the outcome rules find
     Cause("no_training", FAILED, "Read train.log for why training never started."),
@@ -43,6 +58,14 @@ _ROWS = [
     Cause("no_exit_recorded", FAILED, "kohya-wrap itself was stopped during the run; read train.log, or resume "
           "the job."),
     Cause("setup", FAILED, "The job could not be started: fix what the message names and queue it again."),
+    Cause("damaged_job", FAILED, "A file of the job folder cannot be read (named in the message): restore or "
+          "remove it, or prepare the job again; `kohya-wrap registry rebuild` lists every damaged folder."),
+    # the machine, not the run: the message names the folder (and the free space)
+    Cause("disk_full", FAILED, "The disk filled up: free space there (old jobs' *-state folders are the "
+          "largest files), or use another runs folder (--runs, KOHYA_WRAP_RUNS); then "
+          "`kohya-wrap jobs retry JOB` resumes from the last saved state."),
+    Cause("read_only", FAILED, "The job folder cannot be written (read-only filesystem or no permission): make "
+          "it writable, or use another runs folder (--runs, KOHYA_WRAP_RUNS), then `kohya-wrap jobs retry JOB`."),
     # stops asked for by a person (cancelled) or by a limit (stopped)
     Cause("interrupted", CANCELLED, "The run was interrupted (Ctrl-C / SIGINT). " + _RESUME),
     Cause("terminated", CANCELLED, "kohya-wrap received SIGTERM and stopped the run. " + _RESUME),

@@ -24,7 +24,7 @@ EVENT_FIELDS: dict[str, tuple[str, ...]] = {
     "saved": ("path", "what", "step", "epoch", "final", "logged_step"),
     "sample": ("step", "index", "prompt", "width", "height", "sample_steps", "seed", "path"),
     "warning": ("kind", "message", "source"),
-    "error": ("kind", "message", "hint", "exception", "path"),
+    "error": ("kind", "message", "hint", "exception", "path", "frame", "tail"),
     "limit": ("cause", "message", "cost_usd", "projected_usd", "max_cost_usd", "hourly_usd", "elapsed_s",
               "projected_s", "max_s"),
     "exited": ("code", "signal", "cause", "status", "stop_signals"),
@@ -34,7 +34,9 @@ INTERNAL_FIELDS: dict[str, tuple[str, ...]] = {"tick": ()}
 EVENT_TYPES = tuple(EVENT_FIELDS)
 
 ERROR_KINDS = ("oom", "nan", "no_data", "bad_dataset_config", "bad_arg", "missing_model", "missing_file",
-               "backend_import", "interrupted", "killed", "unknown")
+               "backend_import", "interrupted", "killed", "unknown", "sampling_failed", "corrupt_image", "bad_dataset",
+               "bad_network_args", "bad_model", "disk_full", "permission_denied", "gpu_setup", "native_crash",
+               "trainer_error")
 
 
 class EventsFileError(KohyaWrapError):

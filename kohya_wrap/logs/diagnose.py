@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import functools
 import re
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -15,6 +16,9 @@ class Diagnosis:
     message: str
     hint: str
     exception: str | None = None
+    frame: str | None = None  # innermost frame inside sd-scripts: "library/train_util.py:1964 in read_caption"
+    path: str | None = None  # the file or folder the failure names
+    tail: list[str] | None = None  # the log's last lines, when nothing else names the cause
 
 
 @dataclass
@@ -24,6 +28,9 @@ class Context:
     ignored_dirs: list[str] = field(default_factory=list)  # folders skipped for lacking "N_" repeats
     options: set[str] = field(default_factory=set)  # --options listed in an argparse usage text
     logged: Diagnosis | None = None  # a logger.error that precedes the exception it explains
+    recent: deque = field(default_factory=lambda: deque(maxlen=8))  # the last message lines (no bars)
+    before: list[str] = field(default_factory=list)  # `recent` when the traceback being read began
+    sampling_step: int | None = None  # a sample image was being made at this step
 
 
 HINTS = {
@@ -39,6 +46,9 @@ HINTS = {
                    "`kohya-wrap train --resume JOB`.",
     "killed": "The trainer stopped with no error message, so a signal killed it (SIGTERM/SIGKILL). If nobody "
               "stopped it, the kernel's out-of-memory killer is the usual cause (see `dmesg`): lower memory use.",
+    "native_crash": "The trainer crashed inside native code (a signal such as SIGSEGV or SIGABRT, no Python error): "
+                    "usually a torch/CUDA/driver or xformers build that does not match; `kohya-wrap doctor` checks "
+                    "the platform.",
     "unknown": "Read the traceback at the end of train.log; its last lines name the failing call.",
     "backend": "A package sd-scripts needs is missing or broken: `kohya-wrap doctor` shows which; "
                "`kohya-wrap backend install` installs them.",
@@ -87,6 +97,13 @@ def _import(m: re.Match, ctx: Context) -> str:
     return (f"Python module {name!r} is missing. " if name else "") + HINTS["backend"]
 
 
+def _launch_import(m: re.Match, ctx: Context) -> str:
+    python, module = m["python"], (m["module"] or m["bare"] or "").split(".")[0]
+    return (f"The backend's Python ({python}) cannot import {module!r}, so nothing was launched: install it there "
+            f"(`{python} -m pip install {module}`), point KOHYA_WRAP_PYTHON at the Python that has sd-scripts' "
+            "packages, or run `kohya-wrap backend install`.")
+
+
 def _path_hint(what: str) -> Callable[[re.Match, Context], str]:
     def hint(m: re.Match, ctx: Context) -> str:
         path = next((g for g in m.groups() if g), None) if m.groups() else None
@@ -106,6 +123,12 @@ RULES: list[tuple[str, re.Pattern, object]] = [(kind, re.compile(pattern), hint)
     ("bad_arg", r"^[\w.-]+: error: |error: unrecognized arguments|the following arguments are required", _bad_arg),
     ("backend_import", r"^(?:ModuleNotFoundError|ImportError)\b|torchvision::nms does not exist|DLL load failed",
      _import),
+    ("backend_import", r"^(?P<python>\S*python[\w.]*): (?:Error while finding module specification for '[\w.]+' "
+                       r"\((?:ModuleNotFoundError|ImportError): No module named '(?P<module>[\w.]+)'\)|No module named "
+                       r"(?P<bare>[\w.]+))", _launch_import),
+    ("missing_file", r"^\S*python[\w.]*: can't open file '(.+?)'",
+     "The training script does not exist there: the sd-scripts checkout moved or is incomplete. "
+     "`kohya-wrap backend use PATH` registers the right one; `kohya-wrap doctor` checks it."),
     ("missing_model", r"neither a valid local path nor a valid repo id|model is not found as a file or in Hugging"
                       r"(?:.*?: (.+))?", _path_hint("The base model (pretrained_model_name_or_path)")),
     ("missing_file", r"Tried to find (.+?) but folder does not exist", _path_hint("The resume state folder")),
@@ -129,17 +152,6 @@ def diagnose(text: str, ctx: Context, exception: str | None = None) -> Diagnosis
             hint_text = hint(match, ctx) if callable(hint) else hint
             return Diagnosis(kind, text.strip(), hint_text, exception)
     return None
-
-
-def diagnose_exception(line: str, ctx: Context) -> Diagnosis:
-    """The last line of a traceback ("Type: message") as a diagnosis; unknown types keep the generic hint."""
-    exception = line.split(":", 1)[0].strip()
-    found = diagnose(line, ctx, exception)
-    if found is not None:
-        return found
-    if ctx.logged is not None:  # e.g. "model is not found ..." logged right before `raise ex`
-        return Diagnosis(ctx.logged.kind, ctx.logged.message, ctx.logged.hint, exception)
-    return Diagnosis("unknown", line.strip(), HINTS["unknown"], exception)
 
 
 def nan_diagnosis(step: int | None) -> Diagnosis:

@@ -34,7 +34,8 @@ PATTERNS = [
     r"(?P<ignored>ignore directory without repeats / [^:\n]*: (?P<ign_dir>[^\n]+))",
     r"(?P<known_warn>" + "|".join(WARNING_KINDS) + ")",
     r"(?P<pywarn>\S+:\d+: (?P<pw_cat>\w*Warning): [^\n]*)",
-    r"(?P<err_now>No data found\. Please verify|No prompt file / |[\w.-]+\.py: error: |\S+ not found\.$)",
+    r"(?P<err_now>No data found\. Please verify|No prompt file / |[\w.-]+\.py: error: |\S+ not found\.$|"
+    r"\S*python[\w.]*: (?:Error while finding module specification|No module named|can't open file))",
     r"(?P<err_later>Invalid user config|Error on parsing (?:TOML|JSON) config file|model is not found as a file)",
     r"(?P<usage>usage: )",
 ]
@@ -48,6 +49,8 @@ class MessageRules:
     """Mixin of LogParser: turns one message (a plain line or a rebuilt rich record) into events."""
 
     def _message(self, text: str, level: str | None, source: str | None) -> None:
+        if text.strip():
+            self._ctx.recent.append(text.split("\n", 1)[0].strip())
         match = DISPATCH.match(text)
         name = match.lastgroup if match else None
         if self._sample is not None and name != "sparam":

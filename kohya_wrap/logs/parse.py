@@ -8,12 +8,13 @@ from datetime import datetime
 from pathlib import Path
 
 from kohya_wrap.logs import diagnose as dx
+from kohya_wrap.logs import failure
 from kohya_wrap.job.events import Event, make_event
+from kohya_wrap.logs.exceptions import TRACEBACK, TracebackReader, is_launcher_echo
 from kohya_wrap.logs.messages import OPTION_RE, MessageRules
 from kohya_wrap.logs.rich import RECORD_RE, Record, RecordJoiner
 from kohya_wrap.logs.stream import Splitter, bar_values, interval_s, nonfinite_keys
 
-CHAIN_LINES = ("During handling of the above exception", "The above exception was the direct cause")
 ONCE = {"interrupted", "nan", "killed"}  # error kinds reported once per run, whatever their message
 
 
@@ -51,8 +52,7 @@ class LogParser(MessageRules):
         self._sampling: int | None = None  # step of the sample block in progress
         self._sample: dict | None = None
         self._sample_index = 0
-        self._tb: str | None = None  # traceback state: "frames" or "after"
-        self._tb_diag: dx.Diagnosis | None = None
+        self._tb: TracebackReader | None = None  # the traceback being read
         self._usage = False
         self._errors: set[tuple[str, str]] = set()
         self._mid_line = False
@@ -111,7 +111,8 @@ class LogParser(MessageRules):
         key = (diag.kind, "" if diag.kind in ONCE else diag.message)
         if key not in self._errors:
             self._errors.add(key)
-            self._emit("error", kind=diag.kind, message=diag.message, hint=diag.hint, exception=diag.exception)
+            self._emit("error", kind=diag.kind, message=diag.message, hint=diag.hint, exception=diag.exception,
+                       frame=diag.frame, path=diag.path, tail=diag.tail)
 
     def _on_text(self, line: str) -> None:
         if self._fresh is not None:
@@ -139,10 +140,13 @@ class LogParser(MessageRules):
         self._message(record.message(), record.level, record.source)
 
     def _plain(self, line: str) -> None:
-        if self._tb is not None and self._traceback(line):
-            return
-        if line.startswith("Traceback (most recent call last)"):
-            self._tb = "frames"
+        if self._tb is not None:
+            if self._tb.take(line):
+                return
+            self._end_traceback()
+        if line.startswith(TRACEBACK):
+            self._ctx.before = list(self._ctx.recent)
+            self._tb = TracebackReader()
             return
         if self._usage:
             if line.startswith(" "):
@@ -151,34 +155,17 @@ class LogParser(MessageRules):
             self._usage = False
         self._message(line, None, None)
 
-    def _traceback(self, line: str) -> bool:
-        """True when the line belongs to the traceback being read."""
-        if self._tb == "frames":
-            if not line or line[0] in " \t^":
-                return True
-            found = dx.diagnose_exception(line, self._ctx)
-            if self._tb_diag is None or self._tb_diag.kind == "unknown":
-                self._tb_diag = found
-            self._tb = "after"
-            return True
-        if not line.strip() or line.startswith(CHAIN_LINES):
-            return True
-        if line.startswith("Traceback (most recent call last)"):
-            self._tb = "frames"  # a chained exception: one failure, keep its first known cause
-            return True
-        self._end_traceback()
-        return False
-
     def _end_traceback(self) -> None:
-        diag, self._tb_diag, self._tb = self._tb_diag, None, None
-        if diag is None:
+        reader, self._tb = self._tb, None
+        if reader is None or not reader.chain:
             return
-        if diag.exception == "subprocess.CalledProcessError":
-            if self._errors:
-                return  # accelerate's launcher repeating the trainer's failure
-            status = re.search(r"exit status (-?\d+)", diag.message)
-            diag = dx.Diagnosis("unknown", f"the training script exited with status {status[1] if status else '?'}"
-                                f" without a known error message", dx.HINTS["unknown"], diag.exception)
+        self._ctx.sampling_step = self._sampling
+        if any(not is_launcher_echo(error) for error in reader.chain):
+            diag = failure.diagnose_chain(reader.chain, self._ctx)
+        elif self._errors:
+            return  # accelerate's launcher repeating the trainer's failure
+        else:
+            diag = failure.launcher_diagnosis(reader.chain[-1], self._ctx)
         self._end_step()  # an exception ends training: the step shown before it is the last one
         self._error(diag)
 

@@ -79,7 +79,7 @@ class Splitter:
                 self._line(lines[0], self._cr)
             on_text = self._on_text
             for line in lines[1:]:
-                if "\r" in line or "\x1b" in line:
+                if "\r" in line or "\x1b" in line or "%|" in line:  # a redraw alone on its line: \r made \n
                     self._line(line, False)
                 else:
                     on_text(line)  # the common case, without the call to _line
@@ -96,7 +96,7 @@ class Splitter:
         return ended_mid_line
 
     def _line(self, line: str, cr: bool) -> None:
-        if not cr and "\r" not in line and "\x1b" not in line:
+        if not cr and "\r" not in line and "\x1b" not in line and "%|" not in line:
             self._on_text(line)
             return
         parts = line.split("\r")
