@@ -7,8 +7,10 @@ from pathlib import Path
 
 import yaml
 
+from kohya_wrap.config.ranges import toml_value_problem
 from kohya_wrap.config.resolve import ResolvedConfig
 from kohya_wrap.config.schema import ARG_SECTIONS
+from kohya_wrap.errors import ConfigError, ConfigIssue
 from kohya_wrap.tomlcompat import dumps
 
 GENERAL_KEYS = ("caption_extension", "shuffle_caption", "keep_tokens", "caption_dropout_rate",
@@ -44,7 +46,33 @@ def render_dataset_toml(config: ResolvedConfig, subsets: list[dict]) -> str:
     general = {key: ds[key] for key in GENERAL_KEYS}
     dataset = {"resolution": [width, height], **{key: ds[key] for key in DATASET_KEYS}}
     dataset["subsets"] = [dict(subset) for subset in subsets]
-    return dumps({"general": general, "datasets": [dataset]})
+    readable("dataset.toml", {"general": general, "datasets": [dataset]})
+    # Each subset as its own [[datasets.subsets]] table: tomli-w writes short ones as inline tables, which
+    # sd-scripts' TOML reader (toml 0.10.2) splits wrongly at a comma or quote inside a value.
+    chunks = [dumps({"general": general}), "[[datasets]]\n" + dumps({k: v for k, v in dataset.items() if k != "subsets"})]
+    chunks += ["[[datasets.subsets]]\n" + dumps(subset) for subset in dataset["subsets"]]
+    return "\n".join(chunks)
+
+
+def readable(file_name: str, document: dict) -> None:
+    """Refuse (ConfigError) any value sd-scripts' own TOML reader would not read back as written."""
+    issues = [ConfigIssue(f"{file_name}: {where}", problem, "rendered by kohya-wrap")
+              for where, problem in _unreadable(document, "")]
+    if issues:
+        raise ConfigError(issues=issues)
+
+
+def _unreadable(value, where: str):
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _unreadable(item, f"{where}.{key}" if where else str(key))
+    elif isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
+        for index, item in enumerate(value):
+            yield from _unreadable(item, f"{where}[{index}]")
+    else:
+        problem = toml_value_problem(value)
+        if problem:
+            yield where, problem
 
 
 def render_args(config: ResolvedConfig, paths: JobPaths, job_name: str) -> dict:
@@ -80,7 +108,9 @@ def render_args(config: ResolvedConfig, paths: JobPaths, job_name: str) -> dict:
 
 def render_args_toml(config: ResolvedConfig, paths: JobPaths, job_name: str) -> str:
     header = "# sd-scripts --config_file, written by kohya-wrap. [kohya_wrap] holds the values it sets itself.\n"
-    return header + dumps(render_args(config, paths, job_name))
+    args = render_args(config, paths, job_name)
+    readable("args.toml", args)
+    return header + dumps(args)
 
 
 def render_accelerate_yaml(config: ResolvedConfig, use_cpu: bool) -> str:

@@ -24,6 +24,7 @@ EVENTS = "events.jsonl"
 SUMMARY = "summary.json"
 OUTPUT = "output"
 NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+NAME_MAX = 100
 _ID = re.compile(r"^(?P<stamp>\d{8}-\d{6})-(?P<name>.+)-[0-9a-f]{4}$")
 _PRESET = re.compile(r"from preset '([^']+)'")
 
@@ -32,11 +33,44 @@ class JobNotFound(KohyaWrapError):
     """No job matches the reference, or several do."""
 
 
+class BadName(KohyaWrapError):
+    """A job or output name that breaks the one name rule."""
+
+
+def name_problem(name: str) -> str | None:
+    """What breaks the one rule for names (job names, output_name): letters, digits, '_', '.' and '-' only
+    (so no path separators), not starting with '.' or '-', at most NAME_MAX characters. None when it is fine."""
+    if not name:
+        return "is empty"
+    if len(name) > NAME_MAX:
+        return f"is {len(name)} characters long; at most {NAME_MAX}"
+    unsafe = sorted(set("".join(NAME_UNSAFE.findall(name))))
+    if unsafe:
+        shown = ", ".join(repr(char) for char in unsafe[:8])
+        return f"holds {shown}: only letters, digits, '_', '.' and '-' are allowed"
+    if name[0] in ".-":
+        return f"starts with {name[0]!r}"
+    return None
+
+
+def clean_name(name: str) -> str:
+    """A name that keeps the rule, made from any text (unsafe runs become '-')."""
+    return NAME_UNSAFE.sub("-", str(name)).lstrip("-.")[:NAME_MAX].rstrip("-.") or "job"
+
+
+def safe_name(name: str, what: str = "name") -> str:
+    """NAME itself when it keeps the rule; else BadName saying what is wrong, with a name that would do."""
+    problem = name_problem(name)
+    if problem:
+        raise BadName(f"{what} {str(name)[:80]!r}{'...' if len(str(name)) > 80 else ''} {problem}.",
+                      hint=f"use a name such as {clean_name(name)!r}")
+    return name
+
+
 def new_job_id(name: str, now: float | None = None) -> str:
-    """<YYYYmmdd-HHMMSS>-<name>-<4 hex>."""
+    """<YYYYmmdd-HHMMSS>-<name>-<4 hex>, the name cleaned to keep the name rule."""
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now if now is not None else time.time()))
-    safe = NAME_UNSAFE.sub("-", name).strip("-.") or "job"
-    return f"{stamp}-{safe}-{secrets.token_hex(2)}"
+    return f"{stamp}-{clean_name(name)}-{secrets.token_hex(2)}"
 
 
 def name_of(job_id: str) -> str:

@@ -90,9 +90,10 @@ def test_values_cannot_smuggle_arguments(tmp_path):
     from kohya_wrap.config.render import JobPaths, render_args
     from kohya_wrap.launch.spec import build_argv
 
-    config = resolve("sdxl-style", ['saving.output_name="x --network_dim 999 --output_dir /etc"'])
+    # (output_name itself now keeps the name rule: tests/faults/test_hostile_values.py)
+    config = resolve("sdxl-style", ['model.vae="x --network_dim 999 --output_dir /etc"'])
     args = render_args(config, JobPaths(tmp_path, tmp_path / "tok"), "job")
-    assert args["saving"]["output_name"] == "x --network_dim 999 --output_dir /etc"
+    assert args["model"]["vae"] == "x --network_dim 999 --output_dir /etc"
     argv = build_argv(python="python", backend_root=tmp_path, job_dir=tmp_path)
     assert not any("999" in part or "/etc" in part for part in argv)
 
