@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
+
+from kohya_wrap.errors import KohyaWrapError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 SOURCE_ROOT = PACKAGE_DIR.parent
@@ -60,3 +63,40 @@ def args_table_path() -> Path:
 def tokenizer_cache_dir() -> Path:
     """Offline CLIP tokenizers that every rendered job points sd-scripts at."""
     return cache_dir() / "tokenizers"
+
+
+def writable_dir(path: Path, what: str) -> Path:
+    """PATH as a folder this process can write into (made when missing), else a clear error that names
+    WHAT the folder is (e.g. "KOHYA_WRAP_HOME", "the runs folder (--runs)")."""
+    path = Path(path).expanduser()
+    hint = f"point {what} at a writable folder"
+    blocker = next((p for p in [path, *path.parents] if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        at = "" if blocker == path else f" ({blocker} is a file)"
+        raise KohyaWrapError(f"{what} is {path}, but that is not a folder{at}.", hint=hint)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise KohyaWrapError(f"Cannot create {what} {path}: {error.strerror or error}.", hint=hint) from None
+    if _read_only(path):
+        raise KohyaWrapError(f"{what} {path} is on a read-only filesystem.", hint=hint)
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise KohyaWrapError(f"{what} {path} is not writable by this user.", hint=hint)
+    return path
+
+
+def _read_only(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):
+        return False
+
+
+def is_disk_error(error: BaseException) -> bool:
+    """A write that failed because of the place, not the data: disk full, quota, read-only, no permission."""
+    return isinstance(error, OSError) and error.errno in DISK_ERRNOS
+
+
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+READ_ONLY_ERRNOS = frozenset({errno.EROFS, errno.EACCES, errno.EPERM})
+DISK_ERRNOS = DISK_FULL_ERRNOS | READ_ONLY_ERRNOS

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -13,34 +14,13 @@ from typing import Callable
 
 from kohya_wrap.job import folder as jobfolder
 from kohya_wrap.errors import BackendError
+from kohya_wrap.job.causes import hint
 from kohya_wrap.launch import process
 from kohya_wrap.job.outcome import Outcome, decide_outcome, replace
 from kohya_wrap.launch.spec import LaunchSpec
 from kohya_wrap.limits.guards import StopRequest
-
-EventSink = Callable[[dict], None]
-
-
-class EventLog:
-    """Appends events to events.jsonl as they happen and fans them out to sinks."""
-
-    def __init__(self, job_dir: Path, sinks: list[EventSink]):
-        self.path = job_dir / jobfolder.EVENTS
-        self.sinks = sinks
-        self.events: list[dict] = []
-        self._handle = open(self.path, "a", encoding="utf-8")
-
-    def emit(self, event: dict) -> dict:
-        self.events.append(event)
-        self._handle.write(json.dumps(event, ensure_ascii=False) + "\n")
-        self._handle.flush()
-        for sink in self.sinks:
-            sink(event)
-        return event
-
-    def close(self) -> None:
-        self._handle.close()
-
+from kohya_wrap.runner.disk import write_failure
+from kohya_wrap.runner.writes import EventLog, EventSink, LineBound, RawLog, Reserve, disk_text_cause, open_record
 
 def load_spec(job_dir: Path) -> LaunchSpec:
     path = job_dir / jobfolder.COMMAND
@@ -65,21 +45,27 @@ def run_job(job_dir: Path, *, on_event: EventSink | None = None, guards=(), env:
     spec = load_spec(job_dir)
     if resume_state is not None:
         spec = LaunchSpec.from_dict({**spec.to_dict(), "argv": spec.argv + ["--resume", str(resume_state)]})
-    log = EventLog(job_dir, [sink for sink in [on_event] if sink])
-    proc = process.start(spec, base_env=None if env is None else {**os.environ, **env})
+    reserve, log = open_record(job_dir, [sink for sink in [on_event] if sink])
+    try:
+        proc = process.start(spec, base_env=None if env is None else {**os.environ, **env})
+    except BaseException:
+        reserve.release()
+        log.close()
+        raise
     started = {"type": "started", "t": time.time(), "pid": proc.pid, "pgid": proc.pid, "host": socket.gethostname(),
                "argv": spec.argv, "resume": str(resume_state) if resume_state else None, "step_offset": step_offset}
     log.emit(started)
     launch = _job_launch(job_dir)
     grace = grace_s if grace_s is not None else launch.get("grace_seconds", 30.0)
     supervisor = _Supervisor(proc, log, LogParser(step_offset=step_offset or None), list(guards), grace,
-                             launch.get("stop_on_nan", True))
+                             launch.get("stop_on_nan", True), jobfolder.output_target(job_dir)[0])
     supervisor.on_progress = on_progress
     supervisor.check_guards(started, started["t"])  # guards bill from the launch, not from the first output
     try:
         supervisor.follow(job_dir / jobfolder.TRAIN_LOG)
-        return _finish(job_dir, supervisor, step_offset)
+        return _finish(job_dir, supervisor, step_offset, reserve)
     finally:
+        reserve.release()
         log.close()
 
 
@@ -93,9 +79,12 @@ def _job_launch(job_dir: Path) -> dict:
 class _Supervisor:
     """Streams the child's bytes to train.log and the parser; applies guards; stops the group when asked."""
 
-    def __init__(self, proc, log: EventLog, parser, guards, grace_s: float, stop_on_nan: bool):
+    def __init__(self, proc, log: EventLog, parser, guards, grace_s: float, stop_on_nan: bool, output_dir: Path):
         self.proc, self.log, self.parser, self.guards = proc, log, parser, guards
         self.grace_s, self.stop_on_nan = grace_s, stop_on_nan
+        self.output_dir = Path(os.path.realpath(output_dir))
+        self.bound = LineBound()
+        self.raw: RawLog | None = None
         self.stop: StopRequest | None = None
         self.signalled: StopRequest | None = None
         self._stopper: threading.Thread | None = None
@@ -118,20 +107,38 @@ class _Supervisor:
             self.log.emit(event.to_dict())
 
     def _pump(self, pump, log_path: Path) -> None:
-        with process.append_raw(log_path) as raw:
+        self.raw = raw = RawLog(log_path)
+        try:
             while True:
                 chunk = pump.get(timeout=0.2)
-                if self.signalled is not None:
-                    self.request(self.signalled)
-                now = time.time()
                 if chunk is None:
                     break
+                self._tick()
                 if chunk:
                     raw.write(chunk)
-                    for event in self.parser.feed(chunk, now):
-                        self._on_event(event.to_dict(), now)
-                    self._progress()
-                self.check_guards({"type": "tick", "t": now}, now)
+                    self._feed(chunk, time.time())
+            # The trainer closed its output but may still run: the limits keep applying on the clock.
+            while self.proc.poll() is None:
+                self._tick()
+                time.sleep(0.2)
+        finally:
+            raw.close()
+
+    def _tick(self) -> None:
+        if self.signalled is not None:
+            self.request(self.signalled)
+        now = time.time()
+        self.check_guards({"type": "tick", "t": now}, now)
+
+    def _feed(self, chunk: bytes, now: float) -> None:
+        dropped = self.bound.dropped
+        for event in self.parser.feed(self.bound.cut(chunk), now):
+            self._on_event(event.to_dict(), now)
+        if dropped == 0 and self.bound.dropped:
+            self.log.emit({"type": "warning", "t": now, "kind": "long_line", "source": "kohya-wrap",
+                           "message": f"the trainer wrote a line longer than {self.bound.limit} bytes: only its "
+                                      "start is parsed (train.log keeps it whole)"})
+        self._progress()
 
     def _progress(self) -> None:
         current = self.parser.progress
@@ -140,10 +147,22 @@ class _Supervisor:
             self.on_progress(current)
 
     def _on_event(self, event: dict, now: float) -> None:
-        event = self.log.emit(event)
+        event = self.log.emit(self._inside_output(event))
         if self.stop_on_nan and event.get("type") == "error" and event.get("kind") == "nan":
             self.request(StopRequest("nan", "Loss became NaN: the run cannot recover, stopping it."))
         self.check_guards(event, now)
+
+    def _inside_output(self, event: dict) -> dict:
+        """Only a file inside the job's output folder is a saved output; any other path the trainer names
+        (a log line `saving checkpoint: /etc/passwd`) becomes a warning."""
+        if event.get("type") != "saved" or not event.get("path"):
+            return event
+        real = Path(os.path.realpath(self.output_dir / event["path"]))
+        if real == self.output_dir or self.output_dir in real.parents:
+            return event
+        return {"type": "warning", "t": event.get("t"), "kind": "saved_outside_output", "source": "kohya-wrap",
+                "message": f"the trainer named {event['path']} as saved, which is outside the job's output folder "
+                           f"{self.output_dir}: not recorded as an output"}
 
     def check_guards(self, event: dict, now: float) -> None:
         for guard in self.guards:
@@ -185,7 +204,7 @@ def _restore_signals(previous: dict) -> None:
         signal.signal(signum, handler)
 
 
-def _finish(job_dir: Path, supervisor: _Supervisor, step_offset: int) -> Outcome:
+def _finish(job_dir: Path, supervisor: _Supervisor, step_offset: int, reserve: Reserve) -> Outcome:
     """Decide the outcome once, from the events and the inspected outputs, and write the reports with it."""
     from kohya_wrap.reports.summary import build_summary
 
@@ -200,20 +219,63 @@ def _finish(job_dir: Path, supervisor: _Supervisor, step_offset: int) -> Outcome
     decided = decide_outcome(events, final_output_exists=final.is_file(), exit_code=exit_code, signal=sig,
                              stop_requested=supervisor.stop.cause if supervisor.stop else None,
                              nonfinite_outputs=nonfinite)
+    decided = _disk_outcome(decided, supervisor, job_dir)
     steps = [event for event in events if event.get("type") == "step"]
     outcome = replace(decided, stop_signals=list(supervisor.stop_signals),
                       step=steps[-1]["step"] if steps else step_offset or None,
                       total=steps[-1].get("total") if steps else None)
+    if supervisor.log.failure is not None or supervisor.raw.failure is not None:
+        reserve.release()  # room for the last events and the record
+        supervisor.log.retry()
     supervisor.log.emit({"type": "exited", "t": time.time(), "code": exit_code, "signal": sig,
                          "cause": outcome.cause, "status": outcome.status, "stop_signals": outcome.stop_signals})
-    _write_reports(job_dir, outcome)
+    _write_record(job_dir, outcome, supervisor.log.events, reserve)
     return outcome
 
 
-def _write_reports(job_dir: Path, outcome: Outcome) -> None:
+def _disk_outcome(decided: Outcome, supervisor: _Supervisor, job_dir: Path) -> Outcome:
+    """A run that did not succeed because a write failed ends as disk_full / read_only, with the free space
+    and the folder: our own writes (train.log, events.jsonl) or the trainer's, as its output says."""
+    if decided.status == "succeeded":
+        return decided
+    ours = supervisor.raw.failure or supervisor.log.failure
+    failure = write_failure(ours, job_dir) if ours is not None else None
+    if failure is None:
+        cause = disk_text_cause(bytes(supervisor.raw.tail))
+        if cause is None:
+            return decided
+        failure = (cause, write_failure(OSError(DISK_ERRNO[cause], "the trainer's write failed"), job_dir)[1])
+    return replace(decided, status="failed", cause=failure[0], message=failure[1], hint=hint(failure[0]))
+
+
+DISK_ERRNO = {"disk_full": errno.ENOSPC, "read_only": errno.EROFS}
+
+
+def _write_record(job_dir: Path, outcome: Outcome, events: list[dict], reserve: Reserve) -> None:
+    """summary.json and the reports; on a full disk the reserve makes room for summary.json alone, with
+    what could not be written; complete outputs are recorded with their sha256, partial ones marked."""
+    from kohya_wrap.reports.summary import build_summary, write_summary
     from kohya_wrap.reports.write import write_reports
 
-    write_reports(job_dir, outcome=outcome.to_dict())
+    try:
+        write_reports(job_dir, outcome=outcome.to_dict())
+        return
+    except OSError as error:
+        failure = write_failure(error, job_dir)
+        if failure is None:
+            raise
+    reserve.release()
+    summary = build_summary(job_dir, events, outcome.to_dict(), scalars=[])
+    for entry in summary["outputs"]:
+        if entry.get("exists") and entry.get("error"):
+            entry["partial"] = True
+    summary["record_problem"] = f"report.html and report.md were not written: {failure[1]}"
+    try:
+        write_summary(job_dir, summary)
+    except OSError as error:
+        if write_failure(error, job_dir) is None:
+            raise
+        # Nothing more fits: the registry row (written by the caller from the outcome) is the record.
 
 
 def signal_name(number: int | None) -> str | None:
