@@ -66,7 +66,21 @@ def model_problem(path: Path, *, separate_vae: bool = False) -> str | None:
         header = read_header(path)
     except ValueError as error:
         return f"{path} is not a safetensors file ({error}); expected {SDXL_SIZE_HINT}"
-    return layout_problem(path, [key for key in header if key != "__metadata__"], header, separate_vae)
+    return truncation_problem(path, header, size) or layout_problem(
+        path, [key for key in header if key != "__metadata__"], header, separate_vae)
+
+
+def truncation_problem(path: Path, header: dict, size: int) -> str | None:
+    """A safetensors file shorter than its own header promises: a download or copy that stopped early."""
+    with open(path, "rb") as handle:
+        (length,) = struct.unpack("<Q", handle.read(8))
+    ends = [entry["data_offsets"][1] for key, entry in header.items()
+            if key != "__metadata__" and isinstance(entry, dict) and len(entry.get("data_offsets") or ()) == 2]
+    expected = 8 + length + max(ends, default=0)
+    if size < expected:
+        return (f"{path} is truncated: {size} of the {expected} bytes its header promises (an interrupted download "
+                "or copy); download it again")
+    return None
 
 
 def layout_problem(path: Path, keys: list[str], header: dict, separate_vae: bool = False) -> str | None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from kohya_wrap.config import ranges, rules
+from kohya_wrap.config import ranges, rules, samples
 from kohya_wrap.config.profile import Profile, apply_profile
 from kohya_wrap.config.argtable import check_value, load_table
 from kohya_wrap.config.choices import choice_rules
@@ -80,6 +80,8 @@ def resolve(source: str, overrides=(), *, dataset: Path | None = None, reg: Path
     if not issues:
         substitutions = apply_profile(data, provenance, profile)
     issues += validate(data, provenance, check_model=check_model)
+    if not issues:  # prompts taken from the captions: the resolved arguments hold the list, job.toml the table
+        issues += samples.expand(data, lambda key: provenance.get(f"sample.{key}", "default"))
     if issues:
         raise ConfigError(issues=issues)
     return ResolvedConfig(data=_with_defaults(data), provenance=provenance, preset=source, preset_path=path,
@@ -175,6 +177,10 @@ def _validate_args(section: str, values: dict, provenance: dict, seen: dict[str,
         elif key == "sample_prompts" and isinstance(value, list):
             if not all(isinstance(line, str) for line in value):
                 issues.append(ConfigIssue(full, "a list of prompt strings or a file path", where))
+        elif key == "sample_prompts" and isinstance(value, dict):
+            problem = samples.table_problem(value)
+            if problem:
+                issues.append(ConfigIssue(full, problem, where))
         else:
             problem = check_value(table[key], value)
             if problem:
