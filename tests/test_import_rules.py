@@ -31,7 +31,8 @@ ALLOWED: dict[str, set[str]] = {
     "runner": {"job", "presets", "dataset", "backend", "launch", "logs", "limits", "config", "artifacts",
                "reports", "registry", "captioning", "validate", "estimate", "importers"},
     "cli": {"job", "presets", "dataset", "backend", "launch", "logs", "limits", "config", "artifacts", "reports",
-            "registry", "runner", "captioning", "validate", "estimate", "importers", "cli"},
+            "registry", "runner", "captioning", "validate", "estimate", "importers", "cli",
+            "web"},  # only `kohya-wrap serve`, which starts the second face
     "web": {"job", "reports", "registry", "runner", "config", "presets", "artifacts", "dataset", "limits",
             "estimate", "web"},
     "__main__": {"cli"},

@@ -33,6 +33,7 @@ COMMANDS = {
     "generate": "kohya_wrap.cli.validate:generate",
     "export": "kohya_wrap.cli.validate:export",
     "import": "kohya_wrap.cli.importer:import_group",
+    "serve": "kohya_wrap.cli.serve:serve",
 }
 
 

@@ -50,6 +50,48 @@ def _wait_recorded(registry: Registry, job_id: str, timeout_s: float) -> dict:
     return row
 
 
+RETRYABLE = ("failed", "cancelled", "stopped", schema.LOST)
+MARKS = (schema.LOST, "failed")
+
+
+def _trainer_alive(row: dict) -> bool:
+    return bool(row.get("pgid")) and row.get("host") in (None, liveness.this_host()) \
+        and liveness.group_alive(int(row["pgid"]))
+
+
+def retry_job(registry: Registry, ref: str) -> dict:
+    """Put a job that ended without success back in the queue (its last attempt moves to attempts/<n>/)."""
+    from kohya_wrap.registry.queue import requeue
+
+    row = get_job(registry, ref)
+    if row["status"] not in RETRYABLE:
+        raise KohyaWrapError(f"Job {row['id']} is {row['status']}; only a failed, cancelled, stopped or lost job "
+                             "can be retried.", hint="queue a new job to train it again")
+    if _trainer_alive(row):
+        raise KohyaWrapError(f"Job {row['id']}'s trainer (process group {row['pgid']}) is still running.",
+                             hint=f"stop it first: kohya-wrap jobs stop {row['id']}")
+    return requeue(registry, row["id"], reason="retried by the user")
+
+
+def mark_job(registry: Registry, ref: str, status: str) -> dict:
+    """Record by hand that a 'running' (or lost) job's process is gone: status lost or failed. Refused while
+    its supervisor or trainer is seen alive on this machine (stop it instead)."""
+    if status not in MARKS:
+        raise KohyaWrapError(f"A job can be marked {' or '.join(MARKS)}, not {status!r}.")
+    row = get_job(registry, ref)
+    if row["status"] not in (schema.RUNNING, schema.LOST) or row["status"] == status:
+        raise KohyaWrapError(f"Job {row['id']} is {row['status']}; only a running or lost job can be marked {status}.")
+    here = row.get("host") in (None, liveness.this_host())
+    if row["status"] == schema.RUNNING and here and row.get("pid"):
+        raise KohyaWrapError(f"Job {row['id']}'s supervising process {row['pid']} is alive on this machine.",
+                             hint=f"stop it instead: kohya-wrap jobs stop {row['id']}")
+    if _trainer_alive(row):
+        raise KohyaWrapError(f"Job {row['id']}'s trainer (process group {row['pgid']}) is still running.",
+                             hint=f"stop it instead: kohya-wrap jobs stop {row['id']}")
+    was = f" (was {row['status']}: {row['cause']})" if row.get("cause") else f" (was {row['status']})"
+    return _mark(registry, row, status, f"marked {status} by the user{was}")
+
+
 def remove_job(registry: Registry, ref: str, *, keep_files: bool = False) -> dict:
     """Delete a job's rows and (unless keep_files) its folder; refuses while it runs."""
     row = get_job(registry, ref)

@@ -54,7 +54,8 @@ def test_help_imports_no_heavy_packages():
     code = ("import sys; from kohya_wrap.cli import main\n"
             "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
             "heavy = [m for m in ('torch', 'transformers', 'diffusers', 'accelerate', 'matplotlib', 'numpy', "
-            "'PIL', 'sqlalchemy', 'safetensors', 'pydantic', 'yaml') if m in sys.modules]\n"
+            "'PIL', 'sqlalchemy', 'safetensors', 'pydantic', 'yaml', 'fastapi', 'uvicorn', 'starlette', "
+            "'sse_starlette', 'jinja2', 'multipart') if m in sys.modules]\n"
             "print('HEAVY=' + ','.join(heavy))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
     assert "HEAVY=\n" in done.stdout or done.stdout.strip().endswith("HEAVY="), done.stdout
