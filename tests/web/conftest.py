@@ -106,3 +106,7 @@ def sse_messages(lines) -> list[dict]:
 
 def job_dir(row: dict) -> Path:
     return Path(row["job_dir"])
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "browser: drives headless chromium (skips without chromium or playwright)")

@@ -8,6 +8,9 @@
   const api = `/api/jobs/${encodeURIComponent(id)}`;
   const COLORS = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c"];
   const DETAILS_MS = 5000;
+  const STEP_INCREMENTS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000];
+  /* learning rates are 1e-4-sized: a tick label needs its exponent, a loss needs 3 digits */
+  const tick = (v) => (v !== 0 && Math.abs(v) < 0.01 ? v.toExponential(1) : Number(v.toPrecision(3)).toString());
   const $ = (name) => document.getElementById(name);
   let status = data.job.status;
   let lastDetails = 0;
@@ -15,7 +18,8 @@
 
   function makeChart(node, labels) {
     const series = [{ label: "step" }, ...labels.map((label, i) => ({ label, stroke: COLORS[i % COLORS.length], width: 1.5, spanGaps: true }))];
-    const options = { width: Math.max(300, node.clientWidth || 600), height: 220, scales: { x: { time: false } }, series };
+    const axes = [{ incrs: STEP_INCREMENTS }, { values: (u, ticks) => ticks.map(tick), size: 60 }];
+    const options = { width: Math.max(300, node.clientWidth || 600), height: 220, scales: { x: { time: false } }, series, axes };
     return new uPlot(options, [[], ...labels.map(() => [])], node);
   }
 
