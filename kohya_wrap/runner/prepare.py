@@ -201,7 +201,10 @@ def _backend(dry_run: bool, notes: list[str]):
     from kohya_wrap.backend.locate import find_backend, require_backend
 
     if not dry_run:
-        return require_backend()
+        from kohya_wrap.backend.importcheck import check_imports
+        backend = require_backend()
+        check_imports(backend.python, backend.root, backend.entry_script)  # fails in a second, before any model load
+        return backend
     backend = find_backend()
     if backend is None:
         notes.append("No sd-scripts backend found (set KOHYA_WRAP_SD_SCRIPTS or run `kohya-wrap backend install`): "
