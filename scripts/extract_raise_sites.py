@@ -4,7 +4,10 @@ Run with any Python 3.10+ (it only parses the source, it imports nothing of sd-s
     python scripts/extract_raise_sites.py /path/to/sd-scripts [--commit SHA] [--out FILE]
 Recorded per site, as facts of the source: file, line, enclosing function (and class), exception type, the
 English half of the message as a template and as a regex, an error the code logs right before a bare re-raise,
-and the failure kind a rule below maps the site to. The Japanese halves are not copied.
+and the failure kind a rule below maps the site to; and the functions whose name says what a failure inside them
+is about (scopes). The Japanese halves are not copied. Line numbers are those of the checkout as `kohya-wrap
+backend install` leaves it: kohya-wrap's shipped patches (vendor/patches) are applied to a copy first when the
+checkout given is pristine, so the table is the same for a pristine and an installed checkout.
 """
 
 from __future__ import annotations
@@ -13,8 +16,10 @@ import argparse
 import ast
 import json
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,6 +42,14 @@ MISSING = re.compile(r"not found|does not exist|doesn't exist|no such file|not e
 
 
 def english(template: str) -> str:
+    """The English half of sd-scripts' bilingual messages: "English / 日本語: value" on one line, or an English
+    line followed by a Japanese one."""
+    lines = [_english_line(line) for line in template.split("\n")]
+    english_lines = [line for line in lines if not CJK.search(line)]
+    return " ".join(line.strip() for line in english_lines if line.strip()) if english_lines else lines[0]
+
+
+def _english_line(template: str) -> str:
     """The English half of a bilingual "English / 日本語" message, with a trailing value of the Japanese half."""
     for match in re.finditer(r" / ", template):
         rest = template[match.end():]
@@ -225,6 +238,22 @@ def scan(root: Path, arg_names: set[str]) -> tuple[list[dict], list[dict]]:
     return scopes, [site for site in sites if site["english"] or site["logged"] or site["kind"]]  # else nothing to know
 
 
+def as_installed(root: Path, into: Path) -> list[str]:
+    """Copy the scanned files into `into` and apply the shipped patches not applied yet; returns their names."""
+    sys.path.insert(0, str(ROOT))
+    from kohya_wrap.backend import patches
+
+    for entry in SCAN:
+        source = root / entry
+        if source.is_dir():
+            shutil.copytree(source, into / entry, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        else:
+            shutil.copy2(source, into / entry)
+    statuses = [s for s in patches.plan_patches(into) if s.patch.file.split("/")[0] in SCAN]
+    patches.apply_patches(into, [s for s in statuses if s.status == patches.NOT_APPLIED])
+    return [s.patch.name for s in statuses]
+
+
 def git_commit(root: Path) -> str | None:
     try:
         return subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
@@ -250,8 +279,10 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     arg_table = json.loads((ROOT / "datasets_schema" / "sd_scripts_args.json").read_text(encoding="utf-8"))
     arg_names = {name for name in arg_table["args"] if "_" in name}  # one-word names match ordinary words
-    scopes, sites = scan(args.sd_scripts.resolve(), arg_names)
-    table = {"commit": args.commit or git_commit(args.sd_scripts), "scanned": list(SCAN),
+    with tempfile.TemporaryDirectory() as tmp:
+        applied = as_installed(args.sd_scripts.resolve(), Path(tmp))
+        scopes, sites = scan(Path(tmp), arg_names)
+    table = {"commit": args.commit or git_commit(args.sd_scripts), "patches": applied, "scanned": list(SCAN),
              "generated_by": "scripts/extract_raise_sites.py", "scopes": scopes, "sites": sites}
     args.out.write_text(dumps(table), encoding="utf-8")
     kinds: dict[str, int] = {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
+from pathlib import Path
 
 from kohya_wrap.registry.models import file_name
 
@@ -64,7 +65,29 @@ def job_details(row: dict, versions: list[dict]) -> str:
         lines.append("models:")
         lines += [f"  {v['model_name']}:v{v['version']}  step {v['step']}  {file_name(v['uri'])}"
                   + (f"  PROBLEM: {v['problem']}" if v["problem"] else "") for v in versions]
+    if row["status"] not in ("succeeded", "running", "queued") and row["job_dir"]:
+        lines += failure_details(Path(row["job_dir"]))
     return "\n".join(lines)
+
+
+def failure_details(job_dir: Path) -> list[str]:
+    """The diagnosis of a run that did not succeed and its last log lines, from the job's summary.json."""
+    from kohya_wrap.job.folder import SUMMARY, read_json
+    from kohya_wrap.reports import fmt
+
+    try:
+        summary = read_json(job_dir / SUMMARY)
+    except (OSError, ValueError) as error:
+        return [f"diagnosis: summary.json cannot be read ({error})"]
+    lines = []
+    problem = fmt.problem(summary) if summary else None
+    if problem:
+        lines += ["diagnosis:", f"  {problem[0]}: {problem[1]}"] + ([f"  hint: {problem[2]}"] if problem[2] else [])
+        lines += [f"  {label}: {value}" for label, value in fmt.diagnosis_facts(summary)]
+    tail = fmt.log_tail(summary) if summary else []
+    if tail:
+        lines += [f"last {len(tail)} lines of {job_dir / 'train.log'}:"] + [f"  | {line}" for line in tail]
+    return lines
 
 
 def versions_table(rows: list[dict]) -> str:

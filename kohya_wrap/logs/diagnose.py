@@ -9,6 +9,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable
 
+from kohya_wrap.logs.exceptions import english_half
+
 
 @dataclass(frozen=True)
 class Diagnosis:
@@ -150,7 +152,7 @@ def diagnose(text: str, ctx: Context, exception: str | None = None) -> Diagnosis
         match = pattern.search(text)
         if match:
             hint_text = hint(match, ctx) if callable(hint) else hint
-            return Diagnosis(kind, text.strip(), hint_text, exception)
+            return Diagnosis(kind, english_half(text.strip()), hint_text, exception)
     return None
 
 

@@ -89,6 +89,14 @@ class TracebackReader:
 
 
 def english_half(message: str) -> str:
+    """The English half of sd-scripts' bilingual messages: "English / 日本語: value" on one line, or an English
+    line followed by a Japanese one."""
+    lines = [_english_half_line(line) for line in message.split("\n")]
+    english_lines = [line for line in lines if not CJK.search(line)]
+    return " ".join(line.strip() for line in english_lines if line.strip()) if english_lines else lines[0]
+
+
+def _english_half_line(message: str) -> str:
     """The English half of sd-scripts' bilingual "English / 日本語: value" messages (the value kept)."""
     for match in re.finditer(r" / ", message):
         rest = message[match.end():]

@@ -69,6 +69,26 @@ def problem(summary: dict) -> tuple[str, str, str] | None:
     return str(kind), str(message), str(error.get("hint") or outcome.get("hint") or "")
 
 
+def diagnosis_facts(summary: dict) -> list[tuple[str, str]]:
+    """Where a failure happened and what it names: the innermost sd-scripts frame, the file, the last lines
+    the trainer logged when nothing else names the cause."""
+    if summary.get("status") == "succeeded":
+        return []
+    error = summary.get("error") or {}
+    facts = [(label, str(error[key])) for label, key in (("raised", "exception"), ("where", "frame"),
+                                                          ("file", "path")) if error.get(key)]
+    if error.get("tail"):
+        facts.append(("last lines", " | ".join(error["tail"])))
+    return facts
+
+
+def log_tail(summary: dict) -> list[str]:
+    """The last train.log lines a report shows for a run that did not succeed."""
+    if summary.get("status") in ("succeeded", "running"):
+        return []
+    return list(summary.get("log_tail") or [])
+
+
 def fraction(part: dict | None) -> str:
     part = part or {}
     done, total = part.get("done"), part.get("total")

@@ -50,6 +50,7 @@ def render_html(summary: dict, events: list[dict], scalars: list[dict], job_dir:
         _section("Samples", _samples(summary, job_dir)),
         _section("Validation", _validation(job_dir)),
         _section("Problems", _problems(events)),
+        _log_tail(summary),
         _section("Configuration", _config(job_dir)),
     ]
     title = f"kohya-wrap report: {summary.get('job', '')}"
@@ -93,6 +94,10 @@ def _header(summary: dict) -> str:
         parts.append(f"<p><b>{escape(problem[0])}</b>: {escape(problem[1])}</p>")
         if problem[2]:
             parts.append(f'<div class="hint">{escape(problem[2])}</div>')
+        facts = fmt.diagnosis_facts(summary)
+        if facts:
+            parts.append(_table([(label, Raw(f"<td><code>{escape(value)}</code></td>")) for label, value in facts],
+                                narrow=True))
     for path in summary.get("nonfinite_outputs") or []:
         parts.append(f'<p class="bad">{escape(path)} contains NaN/Inf weights and is not a usable LoRA.</p>')
     return "".join(parts)
@@ -222,6 +227,13 @@ def _problems(events: list[dict]) -> str:
              str(e.get("hint") or "")) for e in errors]
     rows += [("warning" + (f" ×{n}" if n > 1 else ""), message, "") for message, n in counts.items()]
     return _table(rows, ("kind", "message", "hint"))
+
+
+def _log_tail(summary: dict) -> str:
+    lines = fmt.log_tail(summary)
+    if not lines:
+        return ""
+    return _section(f"Last {len(lines)} lines of train.log", f"<pre class=\"log\">{escape(chr(10).join(lines))}</pre>")
 
 
 def _config(job_dir: Path) -> str:

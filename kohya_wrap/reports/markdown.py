@@ -24,7 +24,8 @@ def render_markdown(summary: dict, events: list[dict], scalars: list[dict], job_
              f"**{fmt.status_word(summary)}**" + (f": {summary['cause']}" if summary.get("cause") else ""), ""]
     problem = fmt.problem(summary)
     if problem:
-        lines += [f"- {problem[0]}: {problem[1]}"] + ([f"- hint: {problem[2]}"] if problem[2] else []) + [""]
+        lines += [f"- {problem[0]}: {problem[1]}"] + ([f"- hint: {problem[2]}"] if problem[2] else [])
+        lines += [f"- {label}: `{value}`" for label, value in fmt.diagnosis_facts(summary)] + [""]
     for path in summary.get("nonfinite_outputs") or []:
         lines += [f"> **{path} contains NaN/Inf weights and is not a usable LoRA.**", ""]
     lines += ["## At a glance", ""] + _table(("", ""), fmt.headline_rows(summary))
@@ -41,6 +42,9 @@ def render_markdown(summary: dict, events: list[dict], scalars: list[dict], job_
         lines += ["## Problems", ""]
         lines += _table(("type", "message", "hint"),
                         [(e["type"], e.get("message", ""), e.get("hint") or "") for e in problems])
+    tail = fmt.log_tail(summary)
+    if tail:
+        lines += [f"## Last {len(tail)} lines of train.log", "", "```text", *tail, "```", ""]
     return "\n".join(lines).rstrip() + "\n"
 
 

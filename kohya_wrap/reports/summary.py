@@ -8,6 +8,7 @@ from pathlib import Path
 from kohya_wrap.fileio import write_json_atomic
 from kohya_wrap.reports import inputs, metrics, timing
 from kohya_wrap.artifacts.lora import LoraFileError, inspect_lora
+from kohya_wrap.logs.tail import log_tail
 
 SCHEMA_VERSION = 1
 
@@ -54,6 +55,7 @@ def build_summary(job_dir: Path, events: list[dict] | None = None, outcome: dict
         "nonfinite_outputs": [o["path"] for o in outputs if o.get("nonfinite_tensors")],
         "samples": [_relative(p, job_dir) for p in samples],
         "warnings": sum(1 for e in events if e.get("type") == "warning"),
+        "log_tail": log_tail(job_dir / "train.log"),  # the last 30 lines, colours and bar redraws cleaned
         "events": len(events),
         "tensorboard_points": len(scalars),
         "tensorboard_problem": problem,
