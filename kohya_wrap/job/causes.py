@@ -50,7 +50,8 @@ _ROWS = [
           "driver versions (`kohya-wrap doctor`)."),
     Cause("trainer_error", FAILED, "sd-scripts raised an error kohya-wrap has no rule for: the message and frame name "
           "it; the traceback is at the end of train.log."),
-    Cause("unknown", FAILED, "Read the traceback at the end of train.log; its last lines name the failing call."),
+    Cause("unknown", FAILED, "The trainer failed without raising an exception: its last log lines (in "
+          "`kohya-wrap jobs show` and report.html) tell what it did last."),
     # failures the outcome rules find
     Cause("no_training", FAILED, "Read train.log for why training never started."),
     Cause("incomplete", FAILED, "Read the end of train.log; the run stopped early."),

@@ -51,7 +51,6 @@ HINTS = {
     "native_crash": "The trainer crashed inside native code (a signal such as SIGSEGV or SIGABRT, no Python error): "
                     "usually a torch/CUDA/driver or xformers build that does not match; `kohya-wrap doctor` checks "
                     "the platform.",
-    "unknown": "Read the traceback at the end of train.log; its last lines name the failing call.",
     "backend": "A package sd-scripts needs is missing or broken: `kohya-wrap doctor` shows which; "
                "`kohya-wrap backend install` installs them.",
 }

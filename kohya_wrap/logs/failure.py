@@ -52,7 +52,7 @@ def launcher_diagnosis(echo: RaisedError, ctx: Context) -> Diagnosis:
     last = " | ".join(tail or []) or "(nothing)"
     return Diagnosis("unknown", f"the training script exited with status {status if status is not None else '?'} "
                      "without raising an exception", f"Its last lines were: {last[-600:]} — read the end of "
-                     "train.log (`kohya-wrap jobs logs JOB`) for what it did last.", echo.type, tail=tail)
+                     "train.log for what it did last.", echo.type, tail=tail)
 
 
 def _one(error: RaisedError, root: str | None, ctx: Context) -> Diagnosis:
@@ -191,4 +191,4 @@ def _hint(kind: str, facts: dict) -> str:
         return texts[kind]
     where = f" in {facts['frame']}" if facts["frame"] else ""
     return (f"sd-scripts stopped with {facts['text']}{where}{_at(facts)}. kohya-wrap has no rule for this one: the traceback at the "
-            "end of train.log (`kohya-wrap jobs logs JOB`) shows the call that failed.")
+            "end of train.log shows the call that failed.")

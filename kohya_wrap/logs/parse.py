@@ -160,6 +160,10 @@ class LogParser(MessageRules):
         if reader is None or not reader.chain:
             return
         self._ctx.sampling_step = self._sampling
+        if self._ctx.before and self._ctx.before[-1].startswith("Exception ignored in"):
+            # printed by Python for an error it swallowed (a __del__ at exit): the run went on
+            self._emit("warning", kind="ignored_exception", message=f"{self._ctx.before[-1]} {reader.chain[-1].text}")
+            return
         if any(not is_launcher_echo(error) for error in reader.chain):
             diag = failure.diagnose_chain(reader.chain, self._ctx)
         elif self._errors:

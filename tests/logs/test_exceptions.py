@@ -177,3 +177,15 @@ def test_named_paths():
     assert named_paths("[Errno 2] No such file or directory: '/tmp/x y/z.png'") == ["/tmp/x y/z.png"]
     assert named_paths(r"cannot open C:\data\img\a.png now") == [r"C:\data\img\a.png"]
     assert named_paths("see https://huggingface.co/models for /a/b.") == ["/a/b"]
+
+
+def test_an_exception_python_ignored_at_exit_is_a_warning_not_the_failure():
+    text = "\n".join(["model saved.", "Exception ignored in: <function _MultiProcessingDataLoaderIter.__del__>",
+                      block([frame("/venv/lib/python3.10/site-packages/torch/utils/data/dataloader.py", 1477,
+                                   "__del__")], "AttributeError: 'NoneType' object has no attribute 'python_exit_status'"),
+                      ""])
+    parser = LogParser()
+    events = [e.to_dict() for e in parser.feed(text.encode()) + parser.finish()]
+    assert not [e for e in events if e["type"] == "error"]
+    [warning] = [e for e in events if e["type"] == "warning"]
+    assert warning["kind"] == "ignored_exception" and "python_exit_status" in warning["message"]
