@@ -10,6 +10,9 @@ import click
 
 from kohya_wrap.cli.common import CONTEXT_SETTINGS, echo_json, json_option
 
+# registry.schema's statuses (queued, prepared, running and the terminal ones), spelled out so -h stays light
+STATUSES = ("queued", "prepared", "running", "succeeded", "failed", "cancelled", "stopped", "lost")
+
 
 @click.group(context_settings=CONTEXT_SETTINGS)
 def jobs():
@@ -26,7 +29,8 @@ def jobs():
 
 
 @jobs.command("ls", context_settings=CONTEXT_SETTINGS)
-@click.option("--status", "statuses", multiple=True, help="Only jobs with this status (repeatable).")
+@click.option("--status", "statuses", multiple=True, type=click.Choice(STATUSES),
+              help="Only jobs with this status (repeatable).")
 @click.option("-n", "--limit", type=int, default=None, help="Show at most N jobs (newest first).")
 @json_option
 def ls(statuses, limit, as_json):

@@ -24,45 +24,91 @@ STATUS_EXIT = {"succeeded": 0, "failed": EXIT_FAILED, "cancelled": EXIT_INTERRUP
 @click.option("--example", is_flag=True, help="Use the built-in example dataset (six shapes).")
 @click.option("--dry-run", is_flag=True, help="Render the job folder and print the command; launch nothing.")
 @click.option("--resume", "resume_job", help="Continue JOB from its latest saved state.")
-@click.option("--runs", "runs_dir", type=click.Path(path_type=Path), help="Where job folders go.")
+@click.option("--runs", "runs_dir", type=click.Path(path_type=Path, resolve_path=True),
+              help="Where job folders go.")  # absolute: the trainer runs in the backend's folder
 @click.option("--force", is_flag=True, help="Start even if the cost estimate exceeds limits.max_cost_usd.")
-def train(preset, overrides, dataset, reg, model, name, example, dry_run, resume_job, runs_dir, force):
+@click.option("--gpu", "gpu_name", metavar="NAME", help="GPU the estimate is for (4090, h100, ...; default: this "
+              "machine's, else the preset's meta.vram_gb).")
+def train(preset, overrides, dataset, reg, model, name, example, dry_run, resume_job, runs_dir, force, gpu_name):
     """Train a LoRA: PRESET (name or .toml file, e.g. a job's job.toml) plus KEY=VALUE overrides.
 
-    Without a backend or a model, --example renders the job folder and prints exactly what would launch.
+    A job's job.toml names its dataset and model: `train <job>/job.toml` re-runs that job from its folder
+    alone. Without a backend or a model, --example renders the job folder and prints exactly what would
+    launch. --resume continues a job from its latest saved state; it takes the overrides that extend or
+    watch a run (max_train_steps, max_train_epochs, save_* and sample_* cadence, limits) and refuses the
+    others. Before launch it shows where the LoRA goes, the disk the run needs, and the time, cost and VRAM
+    estimates with their basis.
 
     \b
     Example:
       kohya-wrap train sdxl-style --example
       kohya-wrap train sdxl-pixel-art-fast --dataset ./data --model base.safetensors network.network_dim=8
-      kohya-wrap train --resume 20261121-083000-sdxl-style-1a2b
+      kohya-wrap train ~/.kohya-wrap/runs/20261121-083000-sdxl-style-1a2b/job.toml
+      kohya-wrap train --resume 20261121-083000-sdxl-style-1a2b max_train_steps=4000 --dry-run
     """
     from kohya_wrap.runner import train as train_flow
 
     if resume_job:
-        resume = train_flow.resume_plan(resume_job, runs_dir=runs_dir)
-        point = resume.point
-        click.echo(f"Resuming {resume.job_dir.name} from {point.state_dir.name} (step {point.step}, "
-                   f"epoch {point.epoch})")
-        result = _run(resume.job_dir, force=force, resume=resume)
-        raise SystemExit(STATUS_EXIT.get(result.outcome.status, EXIT_FAILED))
+        _resume(resume_job, (preset, *overrides) if preset else overrides, runs_dir=runs_dir, dry_run=dry_run,
+                force=force)
+        return
     if not preset:
         raise click.UsageError("give a PRESET (or --resume JOB)")
+    own_dataset, own_model = train_flow.source_paths(preset)
     if example:
         from kohya_wrap import paths
 
         dataset = dataset or paths.example_dataset_dir()
-    if dataset is None:
+    if dataset is None and own_dataset is None:
         raise click.UsageError("give --dataset DIR (or --example for the built-in example)")
-    dry_run = dry_run or train_flow.must_dry_run(example, model)
+    model_given = model or own_model
+    dry_run = dry_run or train_flow.must_dry_run(example, model_given)
     prepared = train_flow.prepare(preset, overrides, dataset=dataset, reg=reg, model=model, name=name,
                                   runs_dir=runs_dir, dry_run=dry_run, progress=_check_progress())
     _show_plan(prepared)
+    _show_outlook(train_flow.outlook(prepared.job_dir, prepared.step_plan, gpu=gpu_name))
     if dry_run or prepared.spec is None:
-        click.echo(f"Stopping here: {train_flow.dry_run_reason(dry_run, prepared, model)}")
+        reason = train_flow.dry_run_reason(dry_run, prepared, model_given)
+        removed = train_flow.finish_dry_run(prepared, reason, source=preset)
+        if removed:
+            click.echo(f"Removed {len(removed)} earlier dry-run folder{'s' if len(removed) != 1 else ''} of this job "
+                       "name (never launched).")
+        click.echo(f"Stopping here: {reason}")
         return
     result = _run(prepared.job_dir, force=force)
     raise SystemExit(STATUS_EXIT.get(result.outcome.status, EXIT_FAILED))
+
+
+def _resume(job: str, overrides, *, runs_dir, dry_run: bool, force: bool) -> None:
+    """--resume: the state it continues from, the overrides it carries; --dry-run shows it and launches nothing."""
+    from kohya_wrap.runner import train as train_flow
+
+    resume = train_flow.resume_plan(job, runs_dir=runs_dir, overrides=overrides)
+    point = resume.point
+    click.echo(f"Resuming {resume.job_dir.name} from {point.state_dir.name} (step {point.step}, epoch {point.epoch})")
+    for change in resume.changes:
+        click.echo(f"  change: {change}")
+    if dry_run:
+        _show_resume_command(resume)
+        click.echo("Stopping here: --dry-run. Nothing was launched and the job folder is unchanged.")
+        return
+    train_flow.apply_resume(resume)
+    result = _run(resume.job_dir, force=force, resume=resume)
+    raise SystemExit(STATUS_EXIT.get(result.outcome.status, EXIT_FAILED))
+
+
+def _show_resume_command(resume) -> None:
+    import json
+
+    command = resume.job_dir / "command.json"
+    if not command.is_file():
+        click.echo("  (no command.json: the job was rendered without a backend)")
+        return
+    argv = json.loads(command.read_text(encoding="utf-8"))["argv"] + ["--resume", str(resume.point.state_dir)]
+    click.echo("Command:")
+    click.echo("  " + " ".join(shlex.quote(part) for part in argv))
+    if resume.changes:
+        click.echo("  (job.toml, args.toml and command.json are re-rendered with the changes above before launch)")
 
 
 def _run(job_dir: Path, *, force: bool, resume=None):
@@ -96,6 +142,8 @@ def _show_outcome(result) -> None:
     for output in result.outputs:
         click.echo(f"  output: {output.get('path')} ({output.get('bytes')} bytes)")
     click.echo(f"  report: {result.report}")
+    if result.lora is not None:
+        click.echo(f"LoRA: {result.lora}")
 
 
 def _check_progress():
@@ -130,6 +178,31 @@ def _show_plan(prepared) -> None:
     else:
         click.echo("Command (once a backend is configured):")
         click.echo("  " + " ".join(shlex.quote(part) for part in prepared.placeholder_argv))
+
+
+def _show_outlook(view) -> None:
+    """Where the LoRA goes, the disk the run needs, and the estimates, each with its basis."""
+    from kohya_wrap.cli.display import duration
+    from kohya_wrap.runner.disk import human
+
+    click.echo(f"LoRA will be written to: {view.lora_path}")
+    free = f"; {human(view.free_bytes)} free there" if view.free_bytes is not None else ""
+    click.echo(f"Disk: about {human(view.disk_bytes)} ({view.disk_parts}){free}")
+    estimate = view.estimate
+    if estimate is not None and estimate.seconds is not None:
+        cost = f", {estimate.cost:.2f} USD" if estimate.cost is not None else ""
+        click.echo(f"Time: about {duration(estimate.seconds)}{cost} (basis: {estimate.basis})")
+    elif estimate is not None:
+        click.echo(f"Time: not estimated from earlier runs ({estimate.basis})")
+    p = view.prediction
+    if p is not None:
+        when = f"{duration(p.total_seconds)}" if p.total_seconds else "no time (no throughput for it)"
+        cost = f", {p.cost_usd:.2f} USD" if p.cost_usd is not None else ""
+        click.echo(f"Predicted on {p.gpu['name']}: peak VRAM {p.peak_vram_gib:.1f} GiB of {p.gpu['memory_gib']:g} "
+                   f"({p.verdict.replace('_', ' ')}), {when}{cost}")
+        click.echo(f"  basis: VRAM {p.basis['peak_vram_gib']}; speed {p.basis['s_per_it']}")
+    if view.gpu_note:
+        click.echo(f"  note: {view.gpu_note}")
 
 
 def _grouped_findings(findings) -> list[str]:

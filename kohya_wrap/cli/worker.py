@@ -32,9 +32,12 @@ def worker(gpu, continue_on_error, once, drain, on_term, poll_s):
       kohya-wrap worker --gpu 1 --continue-on-error &
       kohya-wrap worker --once --drain      # one job if one is queued, else exit
     """
+    from kohya_wrap.backend.locate import require_backend
+    from kohya_wrap.errors import EXIT_INTERRUPTED
     from kohya_wrap.registry.db import open_registry
     from kohya_wrap.runner.worker import Worker, WorkerOptions
 
+    require_backend()  # a worker without sd-scripts could only wait, or fail every job it claims
     options = WorkerOptions(gpu=gpu, continue_on_error=continue_on_error, once=once, drain=drain,
                             on_term=on_term, poll_s=poll_s)
     runner = Worker(open_registry(), options, say=lambda text: click.echo(text, err=True))
@@ -45,4 +48,5 @@ def worker(gpu, continue_on_error, once, drain, on_term, poll_s):
     done = ", ".join(f"{job} {status}" for job, status in result.ran) or "no jobs"
     click.echo(f"worker {runner.id}: exiting ({done})"
                + (f"; stopped by {result.stopped_by}" if result.stopped_by else ""), err=True)
-    sys.exit(result.exit_code)
+    # stopped with Ctrl-C: the shell's convention for an interrupted command (a SIGTERM stop is a clean exit)
+    sys.exit(EXIT_INTERRUPTED if result.stopped_by == "SIGINT" and result.exit_code == 0 else result.exit_code)

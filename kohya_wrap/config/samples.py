@@ -33,7 +33,8 @@ def table_problem(value: dict) -> str | None:
 def expand(data: dict, source) -> list[ConfigIssue]:
     """Replace a sample_prompts table in the argument sections with prompts from the captions (in place).
 
-    Without a dataset there are no captions: the table is dropped from the arguments (nothing to sample)."""
+    Without a dataset (or captions) the table is dropped from the arguments: nothing to sample from, which is
+    an error only when the run samples."""
     for section in data.values():
         if isinstance(section, dict) and isinstance(section.get("sample_prompts"), dict):
             table = section.pop("sample_prompts")
@@ -42,11 +43,18 @@ def expand(data: dict, source) -> list[ConfigIssue]:
                 return []
             prompts = prompts_from_captions(Path(ds["train_dir"]), table, _size(ds.get("resolution", 1024)),
                                             ds.get("caption_extension", ".txt"))
-            if not prompts:
+            if not prompts and _sampling_on(data):
                 return [ConfigIssue("sample.sample_prompts", f"no captions in {ds['train_dir']} to take sample "
                                     "prompts from: give a list of prompts instead", source("sample_prompts"))]
-            section["sample_prompts"] = prompts
+            if prompts:
+                section["sample_prompts"] = prompts
     return []
+
+
+def _sampling_on(data: dict) -> bool:
+    """Whether the run samples at all (without a cadence, missing captions only mean no prompts are needed)."""
+    return any(section.get(key) for section in data.values() if isinstance(section, dict)
+               for key in ("sample_every_n_steps", "sample_every_n_epochs", "sample_at_first"))
 
 
 def _size(resolution) -> tuple[int, int]:

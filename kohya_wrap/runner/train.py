@@ -9,22 +9,14 @@ from typing import Callable, Iterable
 
 from kohya_wrap.job import folder as jobfolder
 from kohya_wrap.job.outcome import Outcome
-from kohya_wrap.job.resume import ResumePoint
+from kohya_wrap.runner.dryrun import mark_dry_run, outlook, prune_dry_runs
 from kohya_wrap.runner.plan import LimitsPlan, plan_limits
 from kohya_wrap.runner.prepare import Prepared, prepare
+from kohya_wrap.runner.resume import ResumePlan, apply_resume, for_job, job_hint, resume_plan
 from kohya_wrap.runner.supervise import run_job
 
-__all__ = ["Prepared", "ResumePlan", "TrainResult", "dry_run_reason", "must_dry_run", "plan", "prepare",
-           "resume_plan", "run"]
-
-
-@dataclass
-class ResumePlan:
-    """Where a resumed run continues: the job folder, the state folder, and where its new log starts."""
-
-    job_dir: Path
-    point: ResumePoint
-    log_start: int
+__all__ = ["Prepared", "ResumePlan", "TrainResult", "apply_resume", "dry_run_reason", "finish_dry_run",
+           "must_dry_run", "outlook", "plan", "prepare", "resume_plan", "run", "source_paths"]
 
 
 @dataclass
@@ -36,6 +28,26 @@ class TrainResult:
     outputs: list[dict]
     report: Path
     resume_check: tuple[bool, str] | None = None
+    lora: Path | None = None  # the final LoRA, absolute, when it was written
+
+
+def source_paths(source: str) -> tuple[Path | None, Path | None]:
+    """(dataset, model) a preset or job.toml names itself: a job.toml holds both, so it re-runs alone."""
+    from kohya_wrap.presets.catalog import find_preset, read_preset
+
+    data = read_preset(find_preset(source))
+    dataset = data.get("dataset", {}).get("train_dir") if isinstance(data.get("dataset"), dict) else None
+    model = data.get("model", {}).get("pretrained_model_name_or_path") if isinstance(data.get("model"), dict) else None
+    return (Path(dataset) if dataset else None), (Path(model) if model else None)
+
+
+def finish_dry_run(prepared: Prepared, reason: str, source: str | None = None) -> list[Path]:
+    """Mark the folder as a dry run (registry rebuild must not take it for a failed job) and remove the earlier
+    dry-run folders of the same job name, so that repeated dry runs do not pile up; returns the removed.
+    A job folder whose job.toml is the SOURCE stays."""
+    mark_dry_run(prepared.job_dir, reason)
+    origin = Path(source).expanduser().parent if source and Path(source).name == jobfolder.JOB_TOML else None
+    return prune_dry_runs(prepared.job_dir, spare=origin)
 
 
 def must_dry_run(example: bool, model: Path | None) -> bool:
@@ -63,16 +75,6 @@ def plan(job_dir: Path, *, force: bool = False, registry=None) -> LimitsPlan:
     return plan_limits(registry or open_registry(), job_dir, force=force)
 
 
-def resume_plan(ref: str, runs_dir: Path | None = None) -> ResumePlan:
-    """The job a reference means and the latest state it can really resume from."""
-    from kohya_wrap.job.resume import find_resume_point
-
-    job_dir = jobfolder.find(ref, runs_dir)
-    output_dir, _ = jobfolder.output_target(job_dir)
-    log = job_dir / jobfolder.TRAIN_LOG
-    return ResumePlan(job_dir, find_resume_point(output_dir), log.stat().st_size if log.exists() else 0)
-
-
 def run(job_dir: Path, limits: LimitsPlan, *, sinks: Iterable[Callable[[dict], None]] = (),
         on_progress: Callable[[dict], None] | None = None, env: dict | None = None,
         resume: ResumePlan | None = None, registry=None) -> TrainResult:
@@ -82,9 +84,11 @@ def run(job_dir: Path, limits: LimitsPlan, *, sinks: Iterable[Callable[[dict], N
 
     recorder = JobRecorder(registry or open_registry(), job_dir)
     recorder.start()
-    outcome = run_job(job_dir, on_event=_fan_out([*sinks, recorder.on_event]), guards=limits.guards, env=env,
+    outcome = run_job(job_dir, on_event=_fan_out([*sinks, recorder.on_event], Path(job_dir).name),
+                      guards=limits.guards, env=env,
                       resume_state=resume.point.state_dir if resume else None,
                       step_offset=resume.point.step if resume else 0, on_progress=on_progress)
+    outcome = for_job(outcome, Path(job_dir).name)
     recorder.finish(outcome)
     summary = jobfolder.read_json(Path(job_dir) / jobfolder.SUMMARY)
     check = None
@@ -92,11 +96,17 @@ def run(job_dir: Path, limits: LimitsPlan, *, sinks: Iterable[Callable[[dict], N
         from kohya_wrap.job.resume import state_loaded
 
         check = state_loaded((Path(job_dir) / jobfolder.TRAIN_LOG).read_bytes()[resume.log_start:])
-    return TrainResult(Path(job_dir), outcome, summary.get("outputs", []), Path(job_dir) / "report.html", check)
+    output_dir, name = jobfolder.output_target(job_dir)
+    final = (Path(output_dir) / f"{name}.safetensors").resolve()
+    return TrainResult(Path(job_dir), outcome, summary.get("outputs", []), (Path(job_dir) / "report.html").resolve(),
+                       check, final if final.is_file() else None)
 
 
-def _fan_out(sinks):
+def _fan_out(sinks, job_id: str):
+    """Every event to every sink, with hints that name this job (the causes table says JOB)."""
     def sink(event: dict) -> None:
+        if isinstance(event.get("hint"), str) and "JOB" in event["hint"]:
+            event = {**event, "hint": job_hint(event["hint"], job_id)}
         for target in sinks:
             target(event)
     return sink

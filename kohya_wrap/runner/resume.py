@@ -1,0 +1,149 @@
+"""Resume a job: the state it continues from, and the overrides a resume may carry (run length, save and
+sample cadence, limits); everything the saved state was trained with stays as it was."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kohya_wrap.errors import KohyaWrapError
+from kohya_wrap.job import folder as jobfolder
+from kohya_wrap.job.outcome import Outcome, replace
+from kohya_wrap.job.resume import ResumePoint, find_resume_point
+
+# key -> the section it lives in when job.toml does not have it yet
+RESUMABLE = {
+    "max_train_steps": "training", "max_train_epochs": "training",
+    "save_every_n_steps": "saving", "save_every_n_epochs": "saving", "save_last_n_steps": "saving",
+    "save_last_n_epochs": "saving", "save_last_n_steps_state": "saving", "save_last_n_epochs_state": "saving",
+    "save_state": "saving", "save_state_on_train_end": "saving",
+    "sample_every_n_steps": "sample", "sample_every_n_epochs": "sample", "sample_at_first": "sample",
+    "sample_prompts": "sample", "sample_sampler": "sample",
+    "max_cost_usd": "limits", "max_hours": "limits", "gpu_hourly_usd": "limits", "grace_seconds": "launch",
+}
+_PROVENANCE = re.compile(r"^#   (\S+) <- (.*)$")
+_JOB = re.compile(r"\bJOB\b")
+
+
+@dataclass
+class ResumePlan:
+    """Where a resumed run continues: the job folder, the state folder, where its new log starts, and the
+    config with the resume's overrides (None without overrides) and what they change."""
+
+    job_dir: Path
+    point: ResumePoint
+    log_start: int
+    config: object = None
+    changes: list[str] = field(default_factory=list)
+
+
+def resume_plan(ref: str, runs_dir: Path | None = None, overrides=()) -> ResumePlan:
+    """The job a reference means, the latest state it can really resume from, and the checked overrides."""
+    job_dir = jobfolder.find(ref, runs_dir)
+    output_dir, _ = jobfolder.output_target(job_dir)
+    point = find_resume_point(output_dir)
+    log = job_dir / jobfolder.TRAIN_LOG
+    plan = ResumePlan(job_dir, point, log.stat().st_size if log.exists() else 0)
+    if overrides:
+        plan.config, plan.changes = _with_overrides(job_dir, list(overrides))
+    args = plan.config.args() if plan.config is not None else jobfolder.read_args(job_dir)
+    _check_steps_left(job_dir, args, point)
+    return plan
+
+
+def _with_overrides(job_dir: Path, overrides: list[str]):
+    from kohya_wrap.config.resolve import resolve
+
+    job_toml = (job_dir / jobfolder.JOB_TOML).read_text(encoding="utf-8")
+    data = jobfolder.read_toml(job_dir / jobfolder.JOB_TOML)
+    texts, refused = [], []
+    for text in overrides:
+        removal = text.startswith("~")
+        key, _, raw = text.lstrip("~").partition("=")
+        key = key.strip()
+        leaf = key.rsplit(".", 1)[-1]
+        if leaf not in RESUMABLE:
+            refused.append(key)
+            continue
+        # a bare key (max_train_steps=6) goes where job.toml keeps it
+        full = key if "." in key else f"{_section_of(data, leaf)}.{leaf}"
+        texts.append(f"~{full}" if removal else f"{full}={raw}")
+    if refused:
+        raise KohyaWrapError(
+            f"Cannot change {', '.join(refused)} on a resume: the saved state was trained with the job's values "
+            "(the network, optimizer, dataset and model must stay as they were).",
+            hint=f"a resume may change {', '.join(sorted(RESUMABLE))}; to change anything else start a new job "
+                 f"from this one: kohya-wrap train {job_dir / jobfolder.JOB_TOML} {refused[0]}=...")
+    config = resolve(str(job_dir / jobfolder.JOB_TOML), texts, check_model=False)
+    config.preset = jobfolder.preset_of(job_toml) or config.preset
+    config.requested_provenance = _keep_provenance(job_toml, config.requested_provenance or {}, texts)
+    before, after = _flat(data), _flat(config.requested)
+    changes = [f"{key}: {before.get(key)!r} -> {after.get(key)!r}" for key in RESUMABLE
+               if before.get(key) != after.get(key)]
+    return config, changes
+
+
+def _flat(data: dict) -> dict:
+    return {key: value for section in data.values() if isinstance(section, dict) for key, value in section.items()}
+
+
+def _section_of(data: dict, leaf: str) -> str:
+    """The section job.toml keeps LEAF in (sections are for readability; sd-scripts flattens them)."""
+    for section, values in data.items():
+        if isinstance(values, dict) and leaf in values:
+            return section
+    return RESUMABLE[leaf]
+
+
+def _keep_provenance(job_toml: str, provenance: dict, texts: list[str]) -> dict:
+    """Values read back from job.toml keep the source job.toml recorded for them; the overrides say so."""
+    recorded = {}
+    for line in job_toml.split("# Where each value came from:\n", 1)[-1].splitlines():
+        match = _PROVENANCE.match(line)
+        if match:
+            recorded[match.group(1)] = match.group(2)
+    kept = {key: recorded.get(key, where) if where.startswith(jobfolder.JOB_TOML) else where
+            for key, where in provenance.items()}
+    for text in texts:
+        key = text.lstrip("~").partition("=")[0]
+        if key in kept:
+            kept[key] = f"override {text!r} on resume"
+    return kept
+
+
+def _check_steps_left(job_dir: Path, args: dict, point: ResumePoint) -> None:
+    """sd-scripts asserts max_train_steps > the state's step only after the model has loaded: check it now."""
+    steps = args.get("max_train_steps")
+    if args.get("max_train_epochs") or steps is None or int(steps) > point.step:
+        return
+    raise KohyaWrapError(
+        f"Nothing left to train: the state {point.state_dir.name} is at step {point.step} and max_train_steps is "
+        f"{steps}.", hint=f"train further with e.g. kohya-wrap train --resume {job_dir.name} "
+                          f"max_train_steps={point.step + max(point.step // 2, 1)}")
+
+
+def apply_resume(plan: ResumePlan) -> None:
+    """Write the resume's overrides into the job folder: job.toml, then what is rendered from it."""
+    if plan.config is None:
+        return
+    from kohya_wrap.config.render import render_job_toml, render_sample_prompts
+    from kohya_wrap.runner.prepare import render_for_this_machine
+
+    jobfolder.write_text(plan.job_dir, jobfolder.JOB_TOML, render_job_toml(plan.config))
+    prompts = render_sample_prompts(plan.config)
+    if prompts is not None:
+        jobfolder.write_text(plan.job_dir, "sample_prompts.txt", prompts)
+    render_for_this_machine(plan.job_dir)
+
+
+def job_hint(hint: str, job_id: str) -> str:
+    """The hint with the job's own id where the causes table says JOB (`kohya-wrap train --resume JOB`)."""
+    return _JOB.sub(job_id, hint)
+
+
+def for_job(outcome: Outcome, job_id: str) -> Outcome:
+    """The outcome with job_hint applied."""
+    if not outcome.hint or not _JOB.search(outcome.hint):
+        return outcome
+    return replace(outcome, hint=job_hint(outcome.hint, job_id))
