@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
+from pathlib import Path
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -32,7 +33,8 @@ def normalise_url(url: str) -> str:
 def _sqlite_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.database and parsed.database != ":memory:":
-        os.makedirs(os.path.dirname(os.path.abspath(parsed.database)), exist_ok=True)
+        what = "the registry's folder" + ("" if os.environ.get("KOHYA_WRAP_DB") else " (KOHYA_WRAP_HOME)")
+        paths.writable_dir(Path(os.path.abspath(parsed.database)).parent, what)
     engine = sa.create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_S})
 
     @sa.event.listens_for(engine, "connect")
@@ -76,6 +78,40 @@ def redact(url: str) -> str:
         return url
 
 
+class RegistryDamaged(RegistryError):
+    """The registry database file is damaged (truncated, overwritten): it must be moved aside and rebuilt."""
+
+
+# What SQLite says about a file that is not (or no longer) a whole database.
+DAMAGE_MARKS = ("file is not a database", "database disk image is malformed", "malformed database schema",
+                "file is encrypted or is not a database")
+
+
+def damage_of(error: BaseException, url: str) -> RegistryDamaged | None:
+    """The RegistryDamaged that ERROR means, with the way to recover; None for any other database error."""
+    lines = str(getattr(error, "orig", None) or error).strip().splitlines()
+    text = lines[0] if lines else ""
+    if not any(mark in text for mark in DAMAGE_MARKS):
+        return None
+    where = make_url(url).database if url.startswith("sqlite") else redact(url)
+    return RegistryDamaged(
+        f"The registry database {where} is damaged ({text}).",
+        hint="the job folders hold everything it records: `kohya-wrap registry rebuild --move-aside` keeps the "
+             "damaged file beside it (as <name>.damaged-<time>) and rebuilds the registry from the runs folder")
+
+
+@contextmanager
+def named_damage(url: str) -> Iterator[None]:
+    """Turn SQLite's 'malformed' / 'not a database' errors into RegistryDamaged (one clear message)."""
+    try:
+        yield
+    except sa.exc.DatabaseError as error:
+        damage = damage_of(error, url)
+        if damage is None:
+            raise
+        raise damage from None
+
+
 @dataclass
 class Registry:
     """An open registry: the engine plus write/read transaction helpers."""
@@ -90,12 +126,12 @@ class Registry:
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """A transaction that takes the write lock at once (SQLite BEGIN IMMEDIATE)."""
-        with self.engine.begin() as conn:
+        with named_damage(self.url), self.engine.begin() as conn:
             yield conn
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn:
+        with named_damage(self.url), self.engine.connect() as conn:
             conn = conn.execution_options(kw_read_only=True)
             with conn.begin():
                 yield conn
@@ -112,7 +148,8 @@ def open_registry(url: str | None = None, *, migrate: bool = True) -> Registry:
     registry = Registry(make_engine(url), url)
     if migrate:
         try:
-            run_migrations(registry)
+            with named_damage(url):
+                run_migrations(registry)
         except sa.exc.OperationalError as error:
             raise RegistryError(
                 f"Cannot use registry database {redact(url)}: {error.orig}",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -10,7 +9,7 @@ from sqlalchemy.engine import Connection
 
 from kohya_wrap.job.cost import job_rate
 from kohya_wrap.job.folder import Candidate, JobNotFound, pick
-from kohya_wrap.registry import liveness, schema
+from kohya_wrap.registry import schema
 from kohya_wrap.registry.datasets import dataset_record
 from kohya_wrap.registry.db import Registry
 from kohya_wrap.job.folder import JobFolder, read as read_job_folder
@@ -111,27 +110,11 @@ def page_jobs(registry: Registry, *, statuses=None, offset: int = 0, limit: int 
 
 
 def refresh_lost(registry: Registry, rows: list[dict], now: float | None = None) -> list[dict]:
-    """Mark 'running' rows whose supervisor is gone as lost (in the row and in registry.json)."""
-    now = time.time() if now is None else now
-    host = liveness.this_host()
-    for row in rows:
-        if row["status"] != schema.RUNNING:
-            continue
-        cause = liveness.lost_cause(row, host=host, now=now)
-        if cause is None:
-            continue
-        with registry.write() as conn:
-            changed = conn.execute(
-                jobs_t.update()
-                .where(jobs_t.c.id == row["id"], jobs_t.c.status == schema.RUNNING,
-                       jobs_t.c.pid.is_not_distinct_from(row["pid"]))
-                .values(status=schema.LOST, cause=cause)
-            ).rowcount
-        if changed and Path(row["job_dir"]).is_dir():
-            update_meta(Path(row["job_dir"]), lost={"cause": cause, "t": now})
-        if changed:
-            row.update(status=schema.LOST, cause=cause)
-    return rows
+    """Mark 'running' rows whose supervisor is gone as lost, or queued again when their trainer never
+    started (in the row and in registry.json); keep lost rows current (registry.lost)."""
+    from kohya_wrap.registry.lost import refresh
+
+    return refresh(registry, rows, now)
 
 
 def update_job(registry: Registry, job_id: str, **values) -> None:

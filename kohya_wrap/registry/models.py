@@ -16,7 +16,7 @@ from kohya_wrap.registry.db import Registry
 from kohya_wrap.artifacts.lora import inspect_output, key_metadata
 from kohya_wrap.job.folder import JobFolder
 from kohya_wrap.job.meta import update_model_entry
-from kohya_wrap.registry.rows import saved_times, version_row
+from kohya_wrap.registry.rows import model_key, saved_times, version_row
 
 versions_t = schema.model_versions
 _PG_VERSION_LOCK = 0x6B770001
@@ -47,17 +47,20 @@ def _taken(conn: Connection, name: str, version: int) -> bool:
 
 def insert_versions(conn: Connection, rows: list[dict]) -> list[dict]:
     """Insert new files (keeping a version number recorded in the job folder when it is free) and
-    refresh known ones; returns the rows as stored."""
+    refresh known ones; returns the rows as stored.
+
+    A version is its content (sha256) in its job, not its path: the same bytes of the same job under the
+    same file name found at a new place (the runs folder moved, an attempt archived) keep their version;
+    new bytes at an old place are a new version, and the old version keeps its sha256 and tags."""
     _lock_versions(conn)
+    batch = {row["uri"]: row.get("sha256") for row in rows}
     stored = []
     for row in rows:
-        existing = conn.execute(sa.select(versions_t).where(versions_t.c.uri == row["uri"])).mappings().first()
-        if existing is not None and existing["model_name"] == row["model_name"]:
+        existing = _same_place(conn, row) or _moved(conn, row, batch)
+        if existing is not None:
             values = {**row, "version": existing["version"]}
             conn.execute(versions_t.update().where(versions_t.c.id == existing["id"]).values(values))
         else:
-            if existing is not None:
-                conn.execute(versions_t.delete().where(versions_t.c.id == existing["id"]))
             version = row.get("version")
             if not version or _taken(conn, row["model_name"], version):
                 version = _next_version(conn, row["model_name"])
@@ -67,12 +70,51 @@ def insert_versions(conn: Connection, rows: list[dict]) -> list[dict]:
     return stored
 
 
+def _same_place(conn: Connection, row: dict) -> dict | None:
+    """The version stored at this uri, when it is this content; other content there is detached first."""
+    found = conn.execute(sa.select(versions_t).where(versions_t.c.uri == row["uri"])).mappings().first()
+    if found is None:
+        return None
+    same_bytes = found["sha256"] == row.get("sha256") or None in (found["sha256"], row.get("sha256"))
+    if same_bytes and found["model_name"] == row["model_name"]:
+        return dict(found)
+    if same_bytes:  # the same file under another model name: it becomes the version of that name
+        conn.execute(versions_t.delete().where(versions_t.c.id == found["id"]))
+        return None
+    # Other bytes now stand where this version was: it stays (sha256, version and tags unchanged), its uri
+    # marked as no longer holding it.
+    conn.execute(versions_t.update().where(versions_t.c.id == found["id"]).values(
+        uri=f"{found['uri']}#sha256={found['sha256']}",
+        problem=f"its file was replaced by other content ({(row.get('sha256') or '?')[:12]}); these bytes are gone"))
+    return None
+
+
+def _moved(conn: Connection, row: dict, batch: dict[str, str | None]) -> dict | None:
+    """The version of the same job, content and file name whose recorded place no longer holds it."""
+    if not row.get("sha256"):
+        return None
+    query = sa.select(versions_t).where(versions_t.c.job_id == row["job_id"], versions_t.c.sha256 == row["sha256"],
+                                        versions_t.c.model_name == row["model_name"]).order_by(versions_t.c.version)
+    for found in conn.execute(query).mappings():
+        if found["uri"] == row["uri"] or file_name(found["uri"]) != file_name(row["uri"]):
+            continue
+        elsewhere = batch.get(found["uri"], found["sha256"])
+        if "#" in found["uri"] or not file_path(found["uri"]).is_file() or elsewhere != found["sha256"]:
+            return dict(found)
+    return None
+
+
 def version_rows(folder: JobFolder, files: list[Path] | None = None) -> list[dict]:
     times = saved_times(folder)
-    files = folder.outputs + imported_outputs(folder) if files is None else files
+    files = folder.outputs + attempt_outputs(folder) + imported_outputs(folder) if files is None else files
     # a log read back later (an adopted run) may not date its saves (t = 0): then the file's mtime dates it
     rows = [version_row(folder, f, _inspect(f), times.get(_saved_name(f)) or None) for f in files if f.is_file()]
     return sorted(rows, key=lambda r: (r["created_at"], r["uri"]))
+
+
+def attempt_outputs(folder: JobFolder) -> list[Path]:
+    """LoRA files of earlier attempts, archived under attempts/<n>/output/ (each stays a version)."""
+    return sorted(folder.path.glob("attempts/*/output/*.safetensors"))
 
 
 def imported_outputs(folder: JobFolder) -> list[Path]:
@@ -87,7 +129,15 @@ def _saved_name(file: Path) -> str:
 
 
 def _inspect(file: Path) -> dict:
-    return header_copy_info(file) if file.name.endswith(HEADER_COPY) else inspect_output(file)
+    if file.name.endswith(HEADER_COPY):
+        return header_copy_info(file)
+    try:
+        return inspect_output(file)
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError) as error:
+        # a header with odd values (offsets that are not numbers, tensors without data_offsets): recorded
+        # as a version with its problem, never a reason to stop
+        return {"path": str(file), "bytes": file.stat().st_size, "sha256": None, "metadata": {},
+                "error": f"unreadable safetensors header ({type(error).__name__}: {error})"}
 
 
 def header_copy_info(file: Path) -> dict:
@@ -116,9 +166,10 @@ def record_versions(folder: JobFolder, stored: list[dict]) -> None:
     """Write assigned version numbers back into registry.json so a rebuild keeps them."""
     recorded = folder.meta.get("models", {})
     for row in stored:
-        name = file_name(row["uri"])
-        if recorded.get(name, {}).get("version") != row["version"]:
-            update_model_entry(folder.path, name, version=row["version"])
+        key = model_key(folder.path, file_path(row["uri"]))
+        entry = recorded.get(key, {})
+        if (entry.get("version"), entry.get("sha256")) != (row["version"], row.get("sha256")):
+            update_model_entry(folder.path, key, version=row["version"], sha256=row.get("sha256"))
 
 
 def sync_versions(registry: Registry, folder: JobFolder, files: list[Path] | None = None) -> list[dict]:
@@ -172,7 +223,7 @@ def tag_version(registry: Registry, ref: str, add=(), remove=(), notes: str | No
         job = conn.execute(sa.select(schema.training_jobs.c.job_dir)
                            .where(schema.training_jobs.c.id == row["job_id"])).scalar()
         if job and Path(job).is_dir():
-            update_model_entry(Path(job), file_name(row["uri"]), **values)
+            update_model_entry(Path(job), model_key(Path(job), file_path(row["uri"])), **values)
         conn.execute(versions_t.update().where(versions_t.c.id == row["id"]).values(values))
     return {**row, **values}
 

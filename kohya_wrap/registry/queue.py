@@ -13,12 +13,15 @@ from sqlalchemy.engine import Connection
 from kohya_wrap.errors import KohyaWrapError
 from kohya_wrap.registry import liveness, schema
 from kohya_wrap.registry.db import Registry
+from kohya_wrap.job.folder import read as read_job_folder
 from kohya_wrap.registry.jobs import get_job, register_folder
+from kohya_wrap.registry.models import sync_versions
 from kohya_wrap.job.meta import read_meta, update_meta
 
 jobs_t = schema.training_jobs
 # Files of one run attempt; a requeued job's attempt is moved aside so the next one starts clean.
-ATTEMPT_FILES = ("train.log", "events.jsonl", "summary.json", "report.html", "report.md")
+OUTPUT = "output"
+ATTEMPT_FILES = ("train.log", "events.jsonl", "summary.json", "report.html", "report.md", OUTPUT)
 
 
 def enqueue(registry: Registry, job_dir: Path, *, priority: int = 0, now: float | None = None) -> dict:
@@ -58,30 +61,58 @@ def claim_next(registry: Registry, *, worker: str, gpu: str | None = None,
             raise KohyaWrapError(f"queue claim of {job_id} raced with another worker")
         row = dict(conn.execute(sa.select(jobs_t).where(jobs_t.c.id == job_id)).mappings().one())
     supervisor = {k: row[k] for k in ("host", "pid", "pid_start", "worker", "gpu")}
-    update_meta(Path(row["job_dir"]), queue={"state": "claimed", "attempts": row["attempts"]},
-                supervisor=supervisor, lost=None, outcome=None)
+    try:
+        update_meta(Path(row["job_dir"]), queue={"state": "claimed", "attempts": row["attempts"]},
+                    supervisor=supervisor, lost=None, outcome=None)
+    except (OSError, ValueError) as error:
+        # The claim stands (one worker owns the job); the worker fails it with this problem and goes on.
+        row["problem"] = folder_problem(Path(row["job_dir"]), error)
     return row
 
 
+def folder_problem(job_dir: Path, error: BaseException) -> str:
+    """What is wrong with a queued job's folder, in one line."""
+    if not job_dir.is_dir():
+        return f"its job folder {job_dir} is gone"
+    if isinstance(error, ValueError):
+        return f"registry.json cannot be read ({error})"
+    return f"its job folder cannot be written ({getattr(error, 'strerror', None) or error}: {job_dir})"
+
+
 def _archive_attempt(job_dir: Path, attempt: int) -> Path | None:
+    """Move the last attempt's files (its LoRAs and states in output/ too) to attempts/<n>/, a number no
+    earlier attempt used, and re-key their registry.json entries: attempts never overwrite each other."""
     present = [name for name in ATTEMPT_FILES if (job_dir / name).exists()]
     if not present:
         return None
-    target = job_dir / "attempts" / str(attempt)
-    target.mkdir(parents=True, exist_ok=True)
+    number = max(attempt, 1)
+    while (job_dir / "attempts" / str(number)).exists():
+        number += 1
+    target = job_dir / "attempts" / str(number)
+    target.mkdir(parents=True)
     for name in present:
         shutil.move(str(job_dir / name), str(target / name))
+    moved = {path.name for path in (target / OUTPUT).glob("*.safetensors")}
+    models = read_meta(job_dir).get("models") or {}
+    if moved & set(models):
+        rekeyed = {(f"attempts/{number}/{OUTPUT}/{key}" if key in moved else key): entry
+                   for key, entry in models.items()}
+        update_meta(job_dir, models=None)
+        update_meta(job_dir, models=rekeyed)
     return target
 
 
-def requeue(registry: Registry, job_id: str, *, reason: str = "requeued") -> dict:
-    """Put a job back in the queue; the files of its last attempt move to attempts/<n>/."""
+def requeue(registry: Registry, job_id: str, *, reason: str = "requeued", resume: bool = True) -> dict:
+    """Put a job back in the queue; the files of its last attempt move to attempts/<n>/. With RESUME the
+    next attempt continues from the last saved state of an earlier attempt, when there is one."""
     row = get_job(registry, job_id, check=False)
     job_dir = Path(row["job_dir"])
     _archive_attempt(job_dir, int(row.get("attempts") or 0))
     meta = read_meta(job_dir).get("queue", {})
     enqueue(registry, job_dir, priority=int(meta.get("priority", row.get("priority") or 0)),
             now=meta.get("queued_at") or row.get("queued_at"))
+    update_meta(job_dir, queue={"resume": resume})
+    sync_versions(registry, read_job_folder(job_dir))  # the archived LoRAs keep their versions at their new place
     with registry.write() as conn:
         conn.execute(jobs_t.update().where(jobs_t.c.id == row["id"]).values(cause=reason))
     return get_job(registry, row["id"], check=False)

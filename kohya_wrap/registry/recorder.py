@@ -14,6 +14,7 @@ from kohya_wrap import paths
 from kohya_wrap.job.cost import cost_between, job_rate
 from kohya_wrap.registry import liveness, schema
 from kohya_wrap.registry.db import Registry
+from kohya_wrap.registry.schema import RegistryError
 from kohya_wrap.job.folder import read as read_job_folder
 from kohya_wrap.registry.jobs import register_folder, update_job
 from kohya_wrap.job.meta import update_meta
@@ -72,7 +73,7 @@ class JobRecorder:
     def _write(self, values: dict) -> bool:
         try:
             update_job(self.registry, self.job_id, **values)
-        except sa.exc.DBAPIError as error:
+        except (sa.exc.DBAPIError, RegistryError) as error:
             # Training must not die because the registry is busy or away; the folder keeps the facts
             # and finish() / `registry rebuild` bring the row up to date.
             log.warning("registry update for %s failed (will retry): %s", self.job_id, error)
@@ -114,19 +115,40 @@ class JobRecorder:
         files, self._pending_saves = self._pending_saves, []
         try:
             sync_versions(self.registry, read_job_folder(self.job_dir), [f for f in files if f.is_file()])
-        except (sa.exc.DBAPIError, OSError) as error:
+        except (sa.exc.DBAPIError, RegistryError, OSError) as error:
             log.warning("registering saved files of %s failed (finish() retries): %s", self.job_id, error)
 
-    def finish(self, outcome=None) -> dict:
-        """Stop the heartbeat and write the final row (and every output file) from the job folder."""
+    def finish(self, outcome=None, *, cause: str | None = None) -> dict:
+        """Stop the heartbeat and write the final row (and every output file) from the job folder. When the
+        folder or the database cannot take it (full disk, read-only), the row is written from the outcome
+        (or CAUSE) alone, and `registry rebuild` completes it later."""
         self._stop.set()
         if self._beat is not None:
             self._beat.join()
-        row = register_folder(self.registry, self.job_dir)
-        if outcome is not None and not (self.job_dir / "summary.json").is_file():
-            # The runner always writes summary.json; without one, the outcome is all we know.
-            final = {"status": outcome.status, "cause": getattr(outcome, "cause", None),
-                     "exit_code": getattr(outcome, "exit_code", None), "ended_at": self.clock()}
-            update_meta(self.job_dir, outcome=final)
-            row = register_folder(self.registry, self.job_dir, versions=False)
-        return row
+        try:
+            row = register_folder(self.registry, self.job_dir)
+            if outcome is not None and not (self.job_dir / "summary.json").is_file():
+                # The runner always writes summary.json; without one, the outcome is all we know.
+                final = {"status": outcome.status, "cause": getattr(outcome, "cause", None),
+                         "exit_code": getattr(outcome, "exit_code", None), "ended_at": self.clock()}
+                update_meta(self.job_dir, outcome=final)
+                row = register_folder(self.registry, self.job_dir, versions=False)
+            return row
+        except (sa.exc.DBAPIError, RegistryError, OSError) as error:
+            log.warning("recording the end of %s from its folder failed: %s", self.job_id, error)
+            return self._row_from(outcome, cause or str(error))
+
+    def fail_row(self, cause: str) -> dict:
+        """Record a failure in the row alone, for a job whose folder cannot hold it (gone, read-only, damaged)."""
+        self._stop.set()
+        if self._beat is not None:
+            self._beat.join()
+        return self._row_from(None, cause)
+
+    def _row_from(self, outcome, cause: str) -> dict:
+        status = getattr(outcome, "status", None) or "failed"
+        named = getattr(outcome, "cause", None)
+        values = {"status": status, "cause": f"{named}: {getattr(outcome, 'message', '')}" if named else cause,
+                  "exit_code": getattr(outcome, "exit_code", None), "ended_at": self.clock()}
+        self._write(values)
+        return {"id": self.job_id, "job_dir": str(self.job_dir), **values}

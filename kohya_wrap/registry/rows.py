@@ -190,7 +190,9 @@ def _float(value) -> float | None:
 def version_row(folder: JobFolder, file: Path, info: dict, saved_t: float | None) -> dict:
     """A model_versions row without its version number (assigned when inserted)."""
     md = info.get("metadata") or {}
-    entry = folder.meta.get("models", {}).get(file.name, {})
+    entry = folder.meta.get("models", {}).get(model_key(folder.path, file), {})
+    if entry.get("sha256") and info.get("sha256") and entry["sha256"] != info["sha256"]:
+        entry = {}  # recorded for other content that stood at this place: a version is its content
     bad = info.get("nonfinite_tensors") or []
     problem = info.get("error") or (f"{len(bad)} tensors hold NaN/Inf: not a usable output" if bad else None)
     return {
@@ -204,6 +206,16 @@ def version_row(folder: JobFolder, file: Path, info: dict, saved_t: float | None
         "tags": sorted(entry.get("tags", [])), "notes": entry.get("notes"),
         "validation": entry.get("validation"),
     }
+
+
+def model_key(job_dir: Path, file: Path) -> str:
+    """registry.json's key for an output file: its name for output/ (and for files outside the folder), the
+    path inside the job folder for an earlier attempt's file (attempts/<n>/output/<name>)."""
+    try:
+        relative = Path(file).resolve().relative_to(Path(job_dir).resolve())
+    except ValueError:
+        return Path(file).name
+    return relative.as_posix() if relative.parts and relative.parts[0] == "attempts" else Path(file).name
 
 
 def saved_times(folder: JobFolder) -> dict[str, float]:

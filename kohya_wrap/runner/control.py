@@ -59,8 +59,10 @@ def _trainer_alive(row: dict) -> bool:
         and liveness.group_alive(int(row["pgid"]))
 
 
-def retry_job(registry: Registry, ref: str) -> dict:
-    """Put a job that ended without success back in the queue (its last attempt moves to attempts/<n>/)."""
+def retry_job(registry: Registry, ref: str, *, fresh: bool = False) -> dict:
+    """Put a job that ended without success back in the queue as a new attempt: the last attempt's files
+    (its LoRAs and states too) move to attempts/<n>/, and the new attempt resumes from the last saved state
+    of an earlier attempt when there is one (FRESH: from step 0)."""
     from kohya_wrap.registry.queue import requeue
 
     row = get_job(registry, ref)
@@ -70,7 +72,8 @@ def retry_job(registry: Registry, ref: str) -> dict:
     if _trainer_alive(row):
         raise KohyaWrapError(f"Job {row['id']}'s trainer (process group {row['pgid']}) is still running.",
                              hint=f"stop it first: kohya-wrap jobs stop {row['id']}")
-    return requeue(registry, row["id"], reason="retried by the user")
+    return requeue(registry, row["id"], reason="retried by the user" + (" (from step 0)" if fresh else ""),
+                   resume=not fresh)
 
 
 def mark_job(registry: Registry, ref: str, status: str) -> dict:

@@ -20,11 +20,16 @@ from kohya_wrap.registry.queue import claim_next, requeue
 from kohya_wrap.registry.recorder import JobRecorder
 from kohya_wrap.runner.plan import plan_limits
 from kohya_wrap.runner.prepare import render_for_this_machine
+from kohya_wrap.runner import attempts
+from kohya_wrap.runner.disk import write_failure
 from kohya_wrap.runner.supervise import run_job
+from kohya_wrap.runner.writes import DiskProblem
 
 ON_TERM = ("requeue", "stop")
 GOOD = ("succeeded",)
 STOPS_WORKER = ("failed", "stopped", "lost")  # a job cancelled by the user is no reason to stop
+# What is wrong with one job's folder (not with the worker or the machine): fail that job, go on.
+JOB_FOLDER_CAUSES = ("damaged_job", "read_only")
 RUNNER_SIGNAL_CAUSES = {"terminated": "SIGTERM", "interrupted": "SIGINT"}
 
 
@@ -36,6 +41,7 @@ class WorkerOptions:
     drain: bool = False  # exit when the queue is empty instead of waiting for more
     on_term: str = "requeue"
     poll_s: float = 5.0
+    retry_lost: int = 0  # retry a job lost mid-run (resuming from its state) until it had this many attempts
 
 
 @dataclass
@@ -74,6 +80,8 @@ class Worker:
     def run(self) -> WorkerResult:
         result = WorkerResult()
         while not self.stopping:
+            for job_id in attempts.sweep(self.registry, retry_lost=self.options.retry_lost, worker=self.id):
+                self.say(f"worker {self.id}: {job_id} was lost; queued again (retry policy)")
             row = claim_next(self.registry, worker=self.id, gpu=self.options.gpu)
             if row is None:
                 if self.options.drain:
@@ -84,7 +92,7 @@ class Worker:
             result.ran.append((row["id"], status))
             if self.stopping:
                 break
-            if status in STOPS_WORKER and not self.options.continue_on_error:
+            if status in STOPS_WORKER and not self.options.continue_on_error and cause not in JOB_FOLDER_CAUSES:
                 self.say(f"worker {self.id}: job {row['id']} ended {status}; stopping "
                          "(use --continue-on-error to go on)")
                 result.exit_code = EXIT_LIMIT if cause in LIMIT_STOPS else EXIT_FAILED
@@ -107,6 +115,11 @@ class Worker:
         """Run one claimed job; returns its final (status, cause)."""
         job_dir = Path(row["job_dir"])
         self.say(f"worker {self.id}: running {row['id']}")
+        problem = row.get("problem") or attempts.damage(job_dir)
+        if problem:
+            cause = attempts.fail_damaged(self.registry, row, problem)
+            self.say(f"worker {self.id}: {row['id']} failed: {cause}")
+            return "failed", "damaged_job"
         recorder = JobRecorder(self.registry, job_dir)
         env = {"CUDA_VISIBLE_DEVICES": self.options.gpu} if self.options.gpu is not None else None
         try:
@@ -114,9 +127,21 @@ class Worker:
                 self.say(f"worker {self.id}: profile: {line}")
             recorder.start(worker=self.id, gpu=self.options.gpu)
             guards = self._guards(job_dir)
-            outcome = run_job(job_dir, on_event=self._feed(recorder, guards), guards=guards, env=env)
+            point = attempts.resume_point(job_dir)
+            if point is not None:
+                self.say(f"worker {self.id}: {row['id']} resumes from {point.state_dir} (step {point.step})")
+            outcome = run_job(job_dir, on_event=self._feed(recorder, guards), guards=guards, env=env,
+                              resume_state=point.state_dir if point else None, step_offset=point.step if point else 0)
+        except DiskProblem as error:
+            return self._fail(recorder, f"{error.cause}: {error.message}"), error.cause
         except KohyaWrapError as error:
             return self._fail(recorder, error.render().replace("\n", " ")), None
+        except OSError as error:
+            failure = write_failure(error, job_dir)  # the folder refused a write before the launch
+            if failure is None:
+                self._fail(recorder, f"kohya-wrap crashed: {type(error).__name__}: {error}")
+                raise
+            return self._fail(recorder, f"{failure[0]}: {failure[1]}"), failure[0]
         except Exception as error:
             # A bug, not a job problem: record it on the job, then let the traceback show.
             self._fail(recorder, f"kohya-wrap crashed: {type(error).__name__}: {error}")
@@ -149,7 +174,11 @@ class Worker:
         return on_event
 
     def _fail(self, recorder: JobRecorder, cause: str) -> str:
-        update_meta(recorder.job_dir, outcome={"status": "failed", "cause": cause})
-        recorder.finish()
+        try:
+            update_meta(recorder.job_dir, outcome={"status": "failed", "cause": cause})
+        except (OSError, ValueError):  # a folder that cannot hold it: the row alone records the failure
+            recorder.fail_row(cause)
+        else:
+            recorder.finish(cause=cause)
         self.say(f"worker {self.id}: {recorder.job_id} failed: {cause}")
         return "failed"

@@ -67,8 +67,8 @@ def test_tags_and_notes_live_in_the_job_folder_too(registry, standin):
     run_worker(registry)
     tagged = tag_version(registry, "shape_lora:v1", add=["best", "prod"], notes="crisp edges")
     assert tagged["tags"] == ["best", "prod"]
-    assert read_meta(job)["models"]["shape_lora-000001.safetensors"] == {
-        "version": 1, "tags": ["best", "prod"], "notes": "crisp edges"}
+    entry = read_meta(job)["models"]["shape_lora-000001.safetensors"]
+    assert entry == {"version": 1, "tags": ["best", "prod"], "notes": "crisp edges", "sha256": tagged["sha256"]}
     untagged = tag_version(registry, "shape_lora:v1", remove=["prod"])
     assert untagged["tags"] == ["best"] and untagged["notes"] == "crisp edges"
     assert [v["version"] for v in list_versions(registry, tag="best")] == [1]
