@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from kohya_wrap.cli.common import CONTEXT_SETTINGS, echo_json, json_option
+from kohya_wrap.cli.common import CONTEXT_SETTINGS, echo_json, json_option, safe_text
 
 # registry.schema's statuses (queued, prepared, running and the terminal ones), spelled out so -h stays light
 STATUSES = ("queued", "prepared", "running", "succeeded", "failed", "cancelled", "stopped", "lost")
@@ -49,7 +49,21 @@ def ls(statuses, limit, as_json):
     if as_json:
         echo_json([job_json(r) for r in rows])
     else:
-        click.echo(jobs_table(rows) if rows else "No jobs.")
+        click.echo(safe_text(jobs_table(rows)) if rows else _no_jobs(statuses))
+
+
+def _no_jobs(statuses) -> str:
+    """'No jobs.', or what to do when job folders are on disk that the registry does not know."""
+    from kohya_wrap import paths
+    from kohya_wrap.registry.rebuild import job_folders
+
+    if statuses:
+        return "No jobs."
+    found = job_folders(paths.runs_dir())
+    if not found:
+        return "No jobs."
+    return (f"No jobs in the registry, but {len(found)} job folder{'s are' if len(found) != 1 else ' is'} in "
+            f"{safe_text(paths.runs_dir())}: `kohya-wrap registry rebuild` records them.")
 
 
 @jobs.command("show", context_settings=CONTEXT_SETTINGS)
@@ -75,7 +89,7 @@ def show(job, as_json):
     if as_json:
         echo_json({**job_json(row, with_config=True), "models": versions})
     else:
-        click.echo(job_details(row, versions))
+        click.echo(safe_text(job_details(row, versions)))
 
 
 @jobs.command("logs", context_settings=CONTEXT_SETTINGS)
@@ -140,6 +154,38 @@ def stop(job, grace, as_json):
         click.echo(f"{row['id']}: {row['status']}" + (f" ({row['cause']})" if row["cause"] else ""))
 
 
+@jobs.command("retry", context_settings=CONTEXT_SETTINGS)
+@click.argument("job")
+@click.option("--fresh", is_flag=True, help="Start again from step 0 instead of the last saved state.")
+@json_option
+def retry(job, fresh, as_json):
+    """Queue a failed, cancelled, stopped or lost job again as a new attempt.
+
+    The last attempt's files (train.log, events, reports and its output/ LoRAs and states) move to
+    attempts/<n>/, so attempts never overwrite each other, and every LoRA keeps its model version. The
+    new attempt resumes from the last saved state of an earlier attempt when there is one (sd-scripts
+    --resume); a worker runs it.
+
+    \b
+    Example:
+      kohya-wrap jobs retry 20261121-082350-shape-1a2b
+      kohya-wrap jobs retry shape --fresh --json
+    """
+    from kohya_wrap.cli.display import job_json
+    from kohya_wrap.registry.db import open_registry
+    from kohya_wrap.runner.attempts import resume_point
+    from kohya_wrap.runner.control import retry_job
+
+    row = retry_job(open_registry(), job, fresh=fresh)
+    point = resume_point(Path(row["job_dir"]))
+    if as_json:
+        echo_json({**job_json(row), "resume_from": str(point.state_dir) if point else None,
+                   "resume_step": point.step if point else None})
+        return
+    start = f"resumes from step {point.step} ({safe_text(point.state_dir)})" if point else "starts from step 0"
+    click.echo(f"{safe_text(row['id'])}: queued again; the next attempt {start}")
+
+
 @jobs.command("rm", context_settings=CONTEXT_SETTINGS)
 @click.argument("job")
 @click.option("--keep-files", is_flag=True,
@@ -159,7 +205,7 @@ def rm(job, keep_files, yes, as_json):
 
     registry = open_registry()
     row = get_job(registry, job)
-    what = "its rows" if keep_files else f"its rows and the folder {row['job_dir']}"
+    what = "its rows" if keep_files else f"its rows and the folder {safe_text(row['job_dir'])}"
     if not yes and not click.confirm(f"Remove job {row['id']} ({row['status']}): {what}?"):
         raise click.Abort()
     removed = remove_job(registry, row["id"], keep_files=keep_files)

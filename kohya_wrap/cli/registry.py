@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from kohya_wrap.cli.common import CONTEXT_SETTINGS, echo_json, json_option
+from kohya_wrap.cli.common import CONTEXT_SETTINGS, echo_json, json_option, safe_text
 
 
 @click.group(context_settings=CONTEXT_SETTINGS)
@@ -74,30 +74,54 @@ def migrate(as_json):
 @registry.command("rebuild", context_settings=CONTEXT_SETTINGS)
 @click.option("--runs", "runs_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder of job folders [default: the kohya-wrap runs folder].")
-@click.option("--prune", is_flag=True, help="Also delete rows of jobs whose folder no longer exists.")
+@click.option("--prune", is_flag=True,
+              help="Also delete rows of jobs whose folder no longer exists, and versions whose file is gone.")
+@click.option("--move-aside", is_flag=True,
+              help="If the SQLite registry file is damaged, rename it to <name>.damaged-<time> (kept) and "
+                   "rebuild a new one.")
 @json_option
-def rebuild(runs_dir, prune, as_json):
+def rebuild(runs_dir, prune, move_aside, as_json):
     """Re-create job, dataset and model-version rows from the job folders (a lost database loses
-    nothing). Running it again gives the same rows.
+    nothing). Running it again gives the same rows. A damaged folder is rebuilt from what can be
+    read and listed with its problem; a folder that cannot be described at all is listed as skipped.
 
     \b
     Example:
       kohya-wrap registry rebuild
       kohya-wrap registry rebuild --runs /data/kohya-runs --prune --json
+      kohya-wrap registry rebuild --move-aside     # after "the registry database ... is damaged"
     """
-    from kohya_wrap.registry.db import open_registry
+    from kohya_wrap.registry.db import default_url, open_registry
     from kohya_wrap.registry.rebuild import rebuild as run_rebuild
 
+    moved = _move_aside(default_url()) if move_aside else []
     report = run_rebuild(open_registry(), runs_dir, prune=prune)
+    data = {**report.as_dict(), "moved_aside": [str(path) for path in moved]}
     if as_json:
-        echo_json(report.as_dict())
+        echo_json(data)
         return
-    data = report.as_dict()
+    for path in moved:
+        click.echo(f"moved the damaged registry file aside: {safe_text(path)}", err=True)
     click.echo(f"rebuilt {data['jobs']} jobs, {data['versions']} model versions, {data['datasets']} datasets")
     for job_id in report.pruned:
-        click.echo(f"pruned {job_id} (folder gone)")
+        click.echo(f"pruned {safe_text(job_id)} (folder gone)")
+    for label in report.pruned_versions:
+        click.echo(f"pruned version {safe_text(label)} (file gone)")
+    for folder, problems in report.damaged:
+        click.echo(f"rebuilt {safe_text(folder)} without what is damaged: {safe_text(problems)}", err=True)
     for folder, why in report.skipped:
-        click.echo(f"skipped {folder}: {why}", err=True)
+        click.echo(f"skipped {safe_text(folder)}: {safe_text(why)}", err=True)
+
+
+def _move_aside(url: str) -> list[Path]:
+    from kohya_wrap.registry.recovery import find_damage, move_aside
+
+    damage = find_damage(url)
+    if damage is None:
+        click.echo("the registry is not damaged: nothing moved aside", err=True)
+        return []
+    click.echo(damage.message, err=True)
+    return move_aside(url)
 
 
 @registry.command("import", context_settings=CONTEXT_SETTINGS)
