@@ -78,14 +78,20 @@ def writable_dir(path: Path, what: str) -> Path:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise KohyaWrapError(f"Cannot create {what} {path}: {error.strerror or error}.", hint=hint) from None
-    if _read_only(path):
+    if read_only_filesystem(path):
         raise KohyaWrapError(f"{what} {path} is on a read-only filesystem.", hint=hint)
     if not os.access(path, os.W_OK | os.X_OK):
         raise KohyaWrapError(f"{what} {path} is not writable by this user.", hint=hint)
     return path
 
 
-def _read_only(path: Path) -> bool:
+def read_only_place(path: Path) -> bool:
+    """Whether PATH lies on a read-only filesystem or cannot be written by this user."""
+    return read_only_filesystem(path) or not os.access(path, os.W_OK)
+
+
+def read_only_filesystem(path: Path) -> bool:
+    """Whether PATH lies on a filesystem mounted read-only."""
     try:
         return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
     except (OSError, AttributeError):

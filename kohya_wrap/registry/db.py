@@ -32,9 +32,19 @@ def normalise_url(url: str) -> str:
 
 def _sqlite_engine(url: str) -> Engine:
     parsed = make_url(url)
+    read_only = False
     if parsed.database and parsed.database != ":memory:":
-        what = "the registry's folder" + ("" if os.environ.get("KOHYA_WRAP_DB") else " (KOHYA_WRAP_HOME)")
-        paths.writable_dir(Path(os.path.abspath(parsed.database)).parent, what)
+        database = Path(os.path.abspath(parsed.database))
+        # A registry on a read-only place can still be looked at (opened read-only); anything else that
+        # cannot hold it is a clear error, not a traceback.
+        read_only = database.is_file() and paths.read_only_place(database.parent)
+        if not read_only:
+            what = "the registry's folder" + ("" if os.environ.get("KOHYA_WRAP_DB") else " (KOHYA_WRAP_HOME)")
+            paths.writable_dir(database.parent, what)
+        else:
+            # nobody can change a file on a read-only filesystem: immutable lets SQLite skip the WAL index
+            frozen = "&immutable=1" if paths.read_only_filesystem(database.parent) else ""
+            url = f"sqlite:///file:{database}?mode=ro{frozen}&uri=true"
     engine = sa.create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_S})
 
     @sa.event.listens_for(engine, "connect")
@@ -44,7 +54,8 @@ def _sqlite_engine(url: str) -> Engine:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-        cursor.execute("PRAGMA journal_mode = WAL")
+        if not read_only:
+            cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.close()

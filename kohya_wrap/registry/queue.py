@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from kohya_wrap.errors import KohyaWrapError
+from kohya_wrap.paths import READ_ONLY_ERRNOS
 from kohya_wrap.registry import liveness, schema
 from kohya_wrap.registry.db import Registry
 from kohya_wrap.job.folder import read as read_job_folder
@@ -66,17 +67,19 @@ def claim_next(registry: Registry, *, worker: str, gpu: str | None = None,
                     supervisor=supervisor, lost=None, outcome=None)
     except (OSError, ValueError) as error:
         # The claim stands (one worker owns the job); the worker fails it with this problem and goes on.
-        row["problem"] = folder_problem(Path(row["job_dir"]), error)
+        row["problem_cause"], row["problem"] = folder_problem(Path(row["job_dir"]), error)
     return row
 
 
-def folder_problem(job_dir: Path, error: BaseException) -> str:
-    """What is wrong with a queued job's folder, in one line."""
+def folder_problem(job_dir: Path, error: BaseException) -> tuple[str, str]:
+    """(cause, what is wrong) with a queued job's folder, in one line."""
     if not job_dir.is_dir():
-        return f"its job folder {job_dir} is gone"
+        return "damaged_job", f"its job folder {job_dir} is gone"
     if isinstance(error, ValueError):
-        return f"registry.json cannot be read ({error})"
-    return f"its job folder cannot be written ({getattr(error, 'strerror', None) or error}: {job_dir})"
+        return "damaged_job", f"registry.json cannot be read ({error})"
+    if getattr(error, "errno", None) in READ_ONLY_ERRNOS:
+        return "read_only", f"its job folder {job_dir} cannot be written ({error.strerror})"
+    return "damaged_job", f"its job folder cannot be written ({getattr(error, 'strerror', None) or error}: {job_dir})"
 
 
 def _archive_attempt(job_dir: Path, attempt: int) -> Path | None:

@@ -32,10 +32,11 @@ def damage(job_dir: Path) -> str | None:
     return "; ".join(problems) or None
 
 
-def fail_damaged(registry: Registry, row: dict, problem: str) -> str:
-    """Fail a damaged job with its cause: in the row, and in registry.json only when that file is sound (a
-    damaged file is left as it is, for whoever repairs it). Returns the cause written."""
-    cause = f"damaged_job: {problem}"
+def fail_damaged(registry: Registry, row: dict, problem: str, kind: str = "damaged_job") -> str:
+    """Fail a job whose folder is damaged (or read-only: KIND) with its cause: in the row, and in
+    registry.json only when that file is sound (a damaged file is left as it is, for whoever repairs it).
+    Returns the cause written."""
+    cause = f"{kind}: {problem}"
     update_job(registry, row["id"], status="failed", cause=cause, ended_at=time.time(), heartbeat_at=None)
     job_dir = Path(row["job_dir"])
     if job_dir.is_dir() and not (META_FILE in problem):

@@ -229,7 +229,7 @@ def _finish(job_dir: Path, supervisor: _Supervisor, step_offset: int, reserve: R
         supervisor.log.retry()
     supervisor.log.emit({"type": "exited", "t": time.time(), "code": exit_code, "signal": sig,
                          "cause": outcome.cause, "status": outcome.status, "stop_signals": outcome.stop_signals})
-    _write_record(job_dir, outcome, supervisor.log.events, reserve)
+    _write_record(job_dir, outcome, supervisor.log.events, reserve, _lost_writes(supervisor, job_dir))
     return outcome
 
 
@@ -251,25 +251,38 @@ def _disk_outcome(decided: Outcome, supervisor: _Supervisor, job_dir: Path) -> O
 DISK_ERRNO = {"disk_full": errno.ENOSPC, "read_only": errno.EROFS}
 
 
-def _write_record(job_dir: Path, outcome: Outcome, events: list[dict], reserve: Reserve) -> None:
+def _lost_writes(supervisor: _Supervisor, job_dir: Path) -> str | None:
+    """What of the run's own record the disk refused for good (train.log stopped; events never written)."""
+    if supervisor.raw.failure is not None:
+        return f"train.log stopped early: {write_failure(supervisor.raw.failure, job_dir)[1]}"
+    if supervisor.log.failure is not None:
+        return f"events.jsonl is incomplete: {write_failure(supervisor.log.failure, job_dir)[1]}"
+    return None
+
+
+def _write_record(job_dir: Path, outcome: Outcome, events: list[dict], reserve: Reserve,
+                  lost_writes: str | None) -> None:
     """summary.json and the reports; on a full disk the reserve makes room for summary.json alone, with
     what could not be written; complete outputs are recorded with their sha256, partial ones marked."""
     from kohya_wrap.reports.summary import build_summary, write_summary
     from kohya_wrap.reports.write import write_reports
 
     try:
-        write_reports(job_dir, outcome=outcome.to_dict())
-        return
+        summary = write_reports(job_dir, outcome=outcome.to_dict())
+        if lost_writes is None:
+            return
+        problem = lost_writes
     except OSError as error:
         failure = write_failure(error, job_dir)
         if failure is None:
             raise
-    reserve.release()
-    summary = build_summary(job_dir, events, outcome.to_dict(), scalars=[])
+        reserve.release()
+        summary = build_summary(job_dir, events, outcome.to_dict(), scalars=[])
+        problem = "; ".join(filter(None, [lost_writes, f"report.html and report.md were not written: {failure[1]}"]))
     for entry in summary["outputs"]:
         if entry.get("exists") and entry.get("error"):
             entry["partial"] = True
-    summary["record_problem"] = f"report.html and report.md were not written: {failure[1]}"
+    summary["record_problem"] = problem
     try:
         write_summary(job_dir, summary)
     except OSError as error:

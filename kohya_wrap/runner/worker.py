@@ -117,9 +117,10 @@ class Worker:
         self.say(f"worker {self.id}: running {row['id']}")
         problem = row.get("problem") or attempts.damage(job_dir)
         if problem:
-            cause = attempts.fail_damaged(self.registry, row, problem)
+            kind = row.get("problem_cause") or "damaged_job"
+            cause = attempts.fail_damaged(self.registry, row, problem, kind)
             self.say(f"worker {self.id}: {row['id']} failed: {cause}")
-            return "failed", "damaged_job"
+            return "failed", kind
         recorder = JobRecorder(self.registry, job_dir)
         env = {"CUDA_VISIBLE_DEVICES": self.options.gpu} if self.options.gpu is not None else None
         try:
