@@ -88,6 +88,8 @@ def _resume(job: str, overrides, *, runs_dir, dry_run: bool, force: bool) -> Non
     click.echo(f"Resuming {resume.job_dir.name} from {point.state_dir.name} (step {point.step}, epoch {point.epoch})")
     for change in resume.changes:
         click.echo(f"  change: {change}")
+    for note in resume.notes:
+        click.echo(f"  note: {note}")
     if dry_run:
         _show_resume_command(resume)
         click.echo("Stopping here: --dry-run. Nothing was launched and the job folder is unchanged.")

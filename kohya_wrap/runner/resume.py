@@ -36,6 +36,7 @@ class ResumePlan:
     log_start: int
     config: object = None
     changes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 def resume_plan(ref: str, runs_dir: Path | None = None, overrides=()) -> ResumePlan:
@@ -49,7 +50,19 @@ def resume_plan(ref: str, runs_dir: Path | None = None, overrides=()) -> ResumeP
         plan.config, plan.changes = _with_overrides(job_dir, list(overrides))
     args = plan.config.args() if plan.config is not None else jobfolder.read_args(job_dir)
     _check_steps_left(job_dir, args, point)
+    plan.notes += _session_notes(args, point)
     return plan
+
+
+def _session_notes(args: dict, point: ResumePoint) -> list[str]:
+    """What sd-scripts at the pin does with a step-bounded run on --resume (measured: tests/fixtures/
+    sdxl-cpu-run-resume and the CPU walk-through): its step counter restarts at 0, so the session trains
+    max_train_steps more steps and names its checkpoints from step 1 again; epoch-bounded runs stop at the epoch."""
+    steps = args.get("max_train_steps")
+    if args.get("max_train_epochs") or not steps:
+        return []
+    return [f"sd-scripts restarts its step counter on a resume: this run trains {steps} more steps (steps "
+            f"{point.step + 1}-{point.step + int(steps)} overall) and names its checkpoint files from step 1 again"]
 
 
 def _with_overrides(job_dir: Path, overrides: list[str]):
