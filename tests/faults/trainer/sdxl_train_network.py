@@ -7,6 +7,8 @@ FAULT_TRAINER selects the misbehaviour (unset: the plain replay):
   big-lora     the replay, but every LoRA it saves holds FAULT_LORA_BYTES of weights (fills a small disk;
                the write fails with sd-scripts' own OSError traceback)
   header-only  the replay, but the final LoRA is cut off right after its header
+  hold-state   the replay, stopped for good right after it saved its last state (before the final LoRA):
+               what a run killed at its very end leaves
 """
 
 import importlib
@@ -46,6 +48,13 @@ def header_only(path: Path, nan: bool) -> None:
 
 
 original = replay.write_lora
+original_on_line = replay.on_line
+
+
+def hold_after_last_state(line: bytes, output_dir: Path, source: Path, nan: bool) -> None:
+    original_on_line(line, output_dir, source, nan)
+    if line.strip().endswith(b"_lora-state"):
+        time.sleep(3600)
 
 
 def main() -> int:
@@ -68,6 +77,8 @@ def main() -> int:
         replay.write_lora = big_lora
     elif mode == "header-only":
         replay.write_lora = header_only
+    elif mode == "hold-state":
+        replay.on_line = hold_after_last_state
     return replay.main()
 
 
