@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import time
 from pathlib import Path
 from urllib.parse import quote
@@ -21,6 +22,7 @@ LIST_FIELDS = ("id", "name", "status", "cause", "preset", "step", "total_steps",
                "mean_s_per_it", "cost_usd", "hourly_usd", "gpu", "gpu_name", "worker", "attempts",
                "created_at", "queued_at", "started_at", "ended_at")
 LOG_TAIL_BYTES, LOG_TAIL_LINES = 64 * 1024, 40
+TERMINAL_CODES = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")  # tqdm's cursor moves between its nested bars
 
 
 def eta_s(row: dict) -> float | None:
@@ -89,6 +91,7 @@ def log_tail(job_dir: Path) -> list[str]:
     with path.open("rb") as handle:
         handle.seek(max(0, path.stat().st_size - LOG_TAIL_BYTES))
         text = handle.read().decode("utf-8", "replace")
+    text = TERMINAL_CODES.sub("", text)
     lines = [line.rsplit("\r", 1)[-1] for line in text.replace("\r\n", "\n").split("\n")]
     return [line for line in lines if line.strip()][-LOG_TAIL_LINES:]
 

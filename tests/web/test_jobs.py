@@ -163,3 +163,11 @@ def test_embedded_worker_runs_a_job_and_stop_ends_it(sqlite_registry, queue_job,
         assert stopped.json()["job"]["status"] == "cancelled"
     events = [json.loads(line) for line in (Path(row["job_dir"]) / "events.jsonl").read_text().splitlines()]
     assert events[-1]["type"] == "exited" and events[-1]["status"] == "cancelled"
+
+
+def test_log_tail_shows_the_last_redraw_without_terminal_codes(tmp_path):
+    from kohya_wrap.web.jobdata import log_tail
+
+    (tmp_path / "train.log").write_bytes(b"loading\nsteps: 1/4\rsteps: 2/4\r\x1b[A 50%|##   | 2/4\x1b[A\nsaving\n")
+    assert log_tail(tmp_path) == ["loading", " 50%|##   | 2/4", "saving"]
+    assert log_tail(tmp_path / "missing") == []

@@ -10,7 +10,12 @@
   const DETAILS_MS = 5000;
   const STEP_INCREMENTS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000];
   /* learning rates are 1e-4-sized: a tick label needs its exponent, a loss needs 3 digits */
-  const tick = (v) => (v !== 0 && Math.abs(v) < 0.01 ? v.toExponential(1) : Number(v.toPrecision(3)).toString());
+  const tick = (v, incr, small) => (small ? (v === 0 ? "0" : v.toExponential(1))
+    : v.toFixed(Math.min(6, Math.max(0, Math.ceil(-Math.log10(incr) - 1e-9)))));
+  const ticks = (u, splits, axis, space, incr) => {
+    const small = Math.max(...splits.map(Math.abs)) < 0.01;
+    return splits.map((v) => tick(v, incr, small));
+  };
   const $ = (name) => document.getElementById(name);
   let status = data.job.status;
   let lastDetails = 0;
@@ -18,7 +23,7 @@
 
   function makeChart(node, labels) {
     const series = [{ label: "step" }, ...labels.map((label, i) => ({ label, stroke: COLORS[i % COLORS.length], width: 1.5, spanGaps: true }))];
-    const axes = [{ incrs: STEP_INCREMENTS }, { values: (u, ticks) => ticks.map(tick), size: 60 }];
+    const axes = [{ incrs: STEP_INCREMENTS }, { values: ticks, size: 60 }];
     const options = { width: Math.max(300, node.clientWidth || 600), height: 220, scales: { x: { time: false } }, series, axes };
     return new uPlot(options, [[], ...labels.map(() => [])], node);
   }
@@ -91,6 +96,7 @@
     document.querySelectorAll("button.action").forEach((b) => { b.hidden = !d.actions.includes(b.dataset.action); });
     $("cost").textContent = d.cost.usd === null ? "–" : `$${d.cost.usd.toFixed(4)}` + (d.cost.max_cost_usd ? ` of $${d.cost.max_cost_usd} limit` : "");
     if (d.progress.elapsed_s !== null) $("elapsed").textContent = clock(d.progress.elapsed_s);
+    if (d.job.status !== "running") $("eta").textContent = clock(d.progress.eta_s);
     $("log-tail").textContent = d.log_tail.join("\n");
     $("sample-count").textContent = d.samples.length;
     if (d.samples.length) $("samples").replaceChildren(...d.samples.map((s) => el("figure", {}, el("img", { src: s.url, alt: s.path, loading: "lazy" }), el("figcaption", { text: s.path }))));
