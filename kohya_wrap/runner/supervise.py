@@ -20,6 +20,7 @@ from kohya_wrap.job.outcome import Outcome, decide_outcome, replace
 from kohya_wrap.launch.spec import LaunchSpec
 from kohya_wrap.limits.guards import StopRequest
 from kohya_wrap.runner.disk import write_failure
+from kohya_wrap.runner.resume import for_job
 from kohya_wrap.runner.writes import EventLog, EventSink, LineBound, RawLog, Reserve, disk_text_cause, open_record
 
 def load_spec(job_dir: Path) -> LaunchSpec:
@@ -221,7 +222,7 @@ def _finish(job_dir: Path, supervisor: _Supervisor, step_offset: int, reserve: R
                              nonfinite_outputs=nonfinite)
     decided = _disk_outcome(decided, supervisor, job_dir)
     steps = [event for event in events if event.get("type") == "step"]
-    outcome = replace(decided, stop_signals=list(supervisor.stop_signals),
+    outcome = replace(for_job(decided, job_dir.name), stop_signals=list(supervisor.stop_signals),
                       step=steps[-1]["step"] if steps else step_offset or None,
                       total=steps[-1].get("total") if steps else None)
     if supervisor.log.failure is not None or supervisor.raw.failure is not None:

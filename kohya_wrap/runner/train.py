@@ -12,7 +12,7 @@ from kohya_wrap.job.outcome import Outcome
 from kohya_wrap.runner.dryrun import mark_dry_run, outlook, prune_dry_runs
 from kohya_wrap.runner.plan import LimitsPlan, plan_limits
 from kohya_wrap.runner.prepare import Prepared, prepare
-from kohya_wrap.runner.resume import ResumePlan, apply_resume, for_job, job_hint, resume_plan
+from kohya_wrap.runner.resume import ResumePlan, apply_resume, resume_plan
 from kohya_wrap.runner.supervise import run_job
 
 __all__ = ["Prepared", "ResumePlan", "TrainResult", "apply_resume", "dry_run_reason", "finish_dry_run",
@@ -84,11 +84,9 @@ def run(job_dir: Path, limits: LimitsPlan, *, sinks: Iterable[Callable[[dict], N
 
     recorder = JobRecorder(registry or open_registry(), job_dir)
     recorder.start()
-    outcome = run_job(job_dir, on_event=_fan_out([*sinks, recorder.on_event], Path(job_dir).name),
-                      guards=limits.guards, env=env,
+    outcome = run_job(job_dir, on_event=_fan_out([*sinks, recorder.on_event]), guards=limits.guards, env=env,
                       resume_state=resume.point.state_dir if resume else None,
                       step_offset=resume.point.step if resume else 0, on_progress=on_progress)
-    outcome = for_job(outcome, Path(job_dir).name)
     recorder.finish(outcome)
     summary = jobfolder.read_json(Path(job_dir) / jobfolder.SUMMARY)
     check = None
@@ -102,11 +100,8 @@ def run(job_dir: Path, limits: LimitsPlan, *, sinks: Iterable[Callable[[dict], N
                        check, final if final.is_file() else None)
 
 
-def _fan_out(sinks, job_id: str):
-    """Every event to every sink, with hints that name this job (the causes table says JOB)."""
+def _fan_out(sinks):
     def sink(event: dict) -> None:
-        if isinstance(event.get("hint"), str) and "JOB" in event["hint"]:
-            event = {**event, "hint": job_hint(event["hint"], job_id)}
         for target in sinks:
             target(event)
     return sink

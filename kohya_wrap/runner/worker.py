@@ -20,7 +20,6 @@ from kohya_wrap.registry.queue import claim_next, requeue
 from kohya_wrap.registry.recorder import JobRecorder
 from kohya_wrap.runner.plan import plan_limits
 from kohya_wrap.runner.prepare import render_for_this_machine
-from kohya_wrap.runner.resume import for_job
 from kohya_wrap.runner import attempts
 from kohya_wrap.runner.disk import write_failure
 from kohya_wrap.runner.supervise import run_job
@@ -148,7 +147,7 @@ class Worker:
             # A bug, not a job problem: record it on the job, then let the traceback show.
             self._fail(recorder, f"kohya-wrap crashed: {type(error).__name__}: {error}")
             raise
-        final = recorder.finish(for_job(outcome, row["id"]))  # hints name this job, not a literal JOB
+        final = recorder.finish(outcome)
         self._term_guard = None
         if self._runner_was_signalled(outcome) and not self.stopping:
             self.stopping = RUNNER_SIGNAL_CAUSES[outcome.cause]

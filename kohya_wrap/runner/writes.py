@@ -13,6 +13,7 @@ from kohya_wrap.errors import EXIT_FAILED, KohyaWrapError
 from kohya_wrap.job import folder as jobfolder
 from kohya_wrap.job.causes import hint
 from kohya_wrap.runner.disk import write_failure
+from kohya_wrap.runner.resume import job_hint
 
 EventSink = Callable[[dict], None]
 
@@ -125,6 +126,8 @@ class EventLog:
         self._size = os.fstat(self._fd).st_size  # bytes of whole lines
 
     def emit(self, event: dict) -> dict:
+        if isinstance(event.get("hint"), str):  # the causes table says JOB where this job's id belongs
+            event = {**event, "hint": job_hint(event["hint"], self.path.parent.name)}
         self.events.append(event)
         if self.failure is None:
             self._write()

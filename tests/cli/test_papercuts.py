@@ -143,6 +143,9 @@ def test_interrupt_hint_names_the_job(standin_env, model_file, cli):
     assert f"kohya-wrap train --resume {job_id}" in output and "--resume JOB" not in output, output
     shown = json.loads(cli("jobs", "show", job_id, "--json").output)
     assert "--resume JOB" not in json.dumps(shown)
+    for name in ("summary.json", "events.jsonl", "report.html", "report.md"):  # one substitution, every face
+        text = (home / "runs" / job_id / name).read_text()
+        assert "--resume JOB" not in text and f"--resume {job_id}" in text, name
 
 
 def test_the_final_message_prints_the_loras_absolute_path(standin_env, model_file, cli, monkeypatch, tmp_path):
