@@ -105,7 +105,7 @@ class _Supervisor:
             self._stopper.join()
         process.kill_leftovers(self.proc.pid)
         for event in self.parser.finish(time.time()):
-            self.log.emit(event.to_dict())
+            self.log.emit(self._inside_output(event.to_dict()))
 
     def _pump(self, pump, log_path: Path) -> None:
         self.raw = raw = RawLog(log_path)
