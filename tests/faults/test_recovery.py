@@ -40,8 +40,8 @@ DAMAGE = {
 }
 
 
-def test_rebuild_rebuilds_every_damaged_folder_it_can(fault, registry, make_job, runs):
-    fault("recovery", "registry rebuild over 8 kinds of damaged folders")
+def test_rebuild_rebuilds_every_damaged_folder_it_can(fault, registry, db_url, make_job, runs):
+    fault("recovery", f"registry rebuild over 8 kinds of damaged folders [{db_url.split(':')[0]}]")
     jobs = {}
     for index, (what, damage) in enumerate(DAMAGE.items()):
         job = make_job(f"damaged{index}")
@@ -99,9 +99,9 @@ def test_an_empty_registry_beside_job_folders_says_so(fault, cli, make_job, sqli
     assert result.exit_code == 0 and "2 job folders" in result.output and "registry rebuild" in result.output
 
 
-def test_a_moved_runs_folder_keeps_every_version_and_prune_drops_stale_rows(fault, registry, make_job, runs,
-                                                                           tmp_path):
-    fault("recovery", "runs folder moved, then registry rebuild (--prune)")
+def test_a_moved_runs_folder_keeps_every_version_and_prune_drops_stale_rows(fault, registry, db_url, make_job,
+                                                                           runs, tmp_path):
+    fault("recovery", f"runs folder moved, then registry rebuild (--prune) [{db_url.split(':')[0]}]")
     jobs = [make_job("moved"), make_job("moved", "network.network_dim=8")]
     for job in jobs:
         enqueue(registry, job)
@@ -126,8 +126,9 @@ def test_a_moved_runs_folder_keeps_every_version_and_prune_drops_stale_rows(faul
     assert report.versions == len(before)
 
 
-def test_new_bytes_at_an_old_place_are_a_new_version_and_the_old_keeps_its_sha(fault, registry, make_job, runs):
-    fault("recovery", "a LoRA overwritten in place keeps its version's sha256 under its tag")
+def test_new_bytes_at_an_old_place_are_a_new_version_and_the_old_keeps_its_sha(fault, registry, db_url, make_job,
+                                                                              runs):
+    fault("recovery", f"a LoRA overwritten in place keeps its version's sha256 under its tag [{db_url.split(':')[0]}]")
     from kohya_wrap.registry.models import sync_versions
     from kohya_wrap.job.folder import read
 
