@@ -36,9 +36,11 @@ class Range:
 
 RATE, COUNT, SOME = Range(0, 10, low_open=True), Range(1, 1e9), Range(0, 1e9)
 FRACTION = Range(0, 1)
+# network_dim: LyCORIS (LoKr, full) reads a dim above the layer's size as "full rank", and kohya_ss ships SDXL
+# presets with 100000 for that, so the bound only keeps out nonsense, not large ranks.
 ARG_RANGES: dict[str, Range] = {
     "learning_rate": RATE, "unet_lr": RATE, "text_encoder_lr": Range(0, 10),
-    "network_dim": Range(1, 4096), "network_alpha": Range(0, 1e5), "network_dropout": FRACTION,
+    "network_dim": Range(1, 1e6), "network_alpha": Range(0, 1e5), "network_dropout": FRACTION,
     "max_train_steps": COUNT, "max_train_epochs": Range(1, 1e6), "gradient_accumulation_steps": Range(1, 4096),
     "save_every_n_steps": COUNT, "save_every_n_epochs": COUNT, "save_last_n_steps": COUNT,
     "save_last_n_epochs": COUNT, "save_last_n_steps_state": COUNT, "save_last_n_epochs_state": COUNT,
