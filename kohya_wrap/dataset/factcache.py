@@ -8,15 +8,17 @@ from pathlib import Path
 
 from kohya_wrap.fileio import write_text_atomic
 
-CACHE_VERSION = 1
+CACHE_VERSION = 1  # entries of an older, shorter stat key simply miss
 
 
 def stat_key(st: os.stat_result) -> list[int]:
-    return [st.st_size, st.st_mtime_ns, st.st_ino]
+    # ctime too: a file rewritten in place with its mtime put back (touch -r, rsync -t) has a new ctime,
+    # which no user can set back
+    return [st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns]
 
 
 class FactCache:
-    """by_path: path -> [size, mtime_ns, inode, hash]; by_hash: hash -> facts (path-independent)."""
+    """by_path: path -> [size, mtime_ns, inode, ctime_ns, hash]; by_hash: hash -> facts (path-independent)."""
 
     def __init__(self, path: Path | None):
         self.path = Path(path) if path else None
@@ -37,11 +39,11 @@ class FactCache:
             self.by_hash = data.get("by_hash", {})
 
     def lookup(self, path: str, key: list[int], decode: bool) -> dict | None:
-        """Facts for an unchanged file (same size, mtime, inode) that satisfy the decode level asked for."""
+        """Facts for an unchanged file (same size, mtime, inode, ctime) that satisfy the decode level asked for."""
         entry = self.by_path.get(path)
-        if not entry or entry[:3] != key:
+        if not entry or entry[:-1] != key:
             return None
-        facts = self.by_hash.get(entry[3])
+        facts = self.by_hash.get(entry[-1])
         if facts is None or not sufficient(facts, decode):
             return None
         self.hits += 1
@@ -67,7 +69,7 @@ class FactCache:
         by_path = {p: e for p, e in self.by_path.items() if p in keep_paths}
         if not self.dirty and len(by_path) == len(self.by_path):
             return  # a re-check of an unchanged set writes nothing
-        used = {entry[3] for entry in by_path.values()}
+        used = {entry[-1] for entry in by_path.values()}
         by_hash = {h: f for h, f in self.by_hash.items() if h in used}
         data = {"version": CACHE_VERSION, "by_path": by_path, "by_hash": by_hash}
         write_text_atomic(self.path, json.dumps(data, separators=(",", ":")))

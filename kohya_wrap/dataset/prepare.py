@@ -106,10 +106,12 @@ def _parse_colour(text: str | None):
 
 def _validate(sources: list[Path], reg: list[Path], out: Path, s: PrepareSettings) -> None:
     problems = []
+    real_out = Path(os.path.realpath(out))  # through symlinks: a link into a source is that source
     for folder in sources + reg:
+        real = Path(os.path.realpath(folder))
         if not folder.is_dir():
             problems.append(f"source {folder} is not a folder")
-        elif out == folder or folder in out.parents:
+        elif real_out == real or real in real_out.parents:
             problems.append(f"--out {out} is inside source {folder}; sources are never written to")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         problems.append(f"--out {out} exists and is not empty")

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import re
 import warnings
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 EXIF_ORIENTATION = 0x0112
+HEADER_BYTES = 1 << 20  # read first: enough for every header Pillow parses to learn an image's size
+MAX_IMAGE_BYTES = 512 << 20  # one training image; sd-scripts would decode it whole
 
 _known_hashes: frozenset[str] = frozenset()
 
@@ -25,11 +28,17 @@ def content_hash(data: bytes) -> str:
 
 
 def inspect_file(job: tuple[str, str, bool]) -> dict:
-    """job = (path, "image" | "caption", full decode?) -> facts dict (JSON-serialisable)."""
+    """job = (path, "image" | "caption", full decode?) -> facts dict (JSON-serialisable). An image's header
+    is read first: a file over the byte limit, or one whose header claims too many pixels, is refused
+    before the rest is read (a sparse 4 GiB .png never reaches memory)."""
     path, kind, decode = job
     try:
         with open(path, "rb") as handle:
-            data = handle.read()
+            head = handle.read(HEADER_BYTES)
+            refused = _refused_by_header(head, os.fstat(handle.fileno()).st_size) if kind == "image" else None
+            if refused is not None:
+                return refused
+            data = head + handle.read()
     except OSError as exc:
         return {"read_error": f"{type(exc).__name__}: {exc.strerror or exc}"}
     digest = content_hash(data)
@@ -38,6 +47,19 @@ def inspect_file(job: tuple[str, str, bool]) -> dict:
     facts = image_facts(data, decode) if kind == "image" else caption_facts(data)
     facts["hash"] = digest
     return facts
+
+
+def _refused_by_header(head: bytes, size: int) -> dict | None:
+    """Facts of an image refused from its size or header alone, or None when it may be read."""
+    facts = {"kind": "image", "bytes": size, "decoded": False, "hash": content_hash(head + str(size).encode())}
+    if size > MAX_IMAGE_BYTES:
+        return {**facts, "bomb": True, "open_error": f"the file holds {size:,} bytes, over the {MAX_IMAGE_BYTES:,}-byte "
+                                                      "limit for one training image; it was not read"}
+    if len(head) < size:  # only the header is here: open it to learn the size it claims, decode nothing
+        claimed = image_facts(head, decode=False)
+        if claimed.get("bomb"):
+            return {**facts, **claimed, "bytes": size, "hash": facts["hash"]}
+    return None
 
 
 def image_facts(data: bytes, decode: bool) -> dict:
