@@ -245,7 +245,7 @@ def _progress(events: bool, quiet: bool):
     import json
     import time
 
-    from kohya_wrap.cli.data import progress_bar
+    from kohya_wrap.cli.dataopts import progress_bar
 
     @contextlib.contextmanager
     def view():

@@ -2,155 +2,19 @@
 
 from __future__ import annotations
 
-import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import click
 
-from kohya_wrap.cli.common import CONTEXT_SETTINGS, echo_json, json_option, overrides_argument
-from kohya_wrap.errors import DatasetError
+from kohya_wrap.cli.common import CONTEXT_SETTINGS, echo_json, json_option
+from kohya_wrap.cli.dataopts import (bucket_options, cache_path, fail_on_errors, merged_settings, preset_options,
+                                     preset_settings, print_findings, progress_bar, resolution_option, same_names,
+                                     settings_line)
 
 dir_arg = click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
 reg_option = click.option("--reg", "reg_dir", type=click.Path(path_type=Path, file_okay=False),
                           help="Regularisation root (same layout rules).")
 ext_option = click.option("--caption-extension", default=".txt", show_default=True, help="Caption file extension.")
-
-
-def resolution_option(func):
-    return click.option("--resolution", default="1024", show_default=True, callback=_parse_resolution,
-                        help="Training resolution: N or W,H.")(func)
-
-
-def bucket_options(func):
-    for option in reversed([
-        click.option("--min-bucket-reso", default=256, show_default=True, type=int),
-        click.option("--max-bucket-reso", default=1024, show_default=True, type=int,
-                     help="sd-scripts' default; SDXL presets often use 2048."),
-    ]):
-        func = option(func)
-    return func
-
-
-def preset_options(func):
-    """--preset P and KEY=VALUE overrides: judge with the settings `train P` would use."""
-    func = overrides_argument(func)
-    return click.option("--preset", help="Judge with this preset's settings (name or .toml), as `train` would; "
-                        "KEY=VALUE overrides after DIRECTORY apply to it. Options given here still win.")(func)
-
-
-def _preset_settings(preset, overrides, directory, reg_dir):
-    """The dataset settings `train PRESET --dataset DIRECTORY` would use (None without --preset)."""
-    if not preset:
-        if overrides:
-            raise click.UsageError(f"KEY=VALUE overrides ({overrides[0]} ...) apply to a preset: add --preset P")
-        return None
-    from kohya_wrap.config.build import dataset_settings
-    from kohya_wrap.config.resolve import resolve
-
-    config = resolve(preset, list(overrides), dataset=directory, reg=reg_dir)
-    return config, dataset_settings(config)
-
-
-def _settings(ctx, preset_settings, given: dict) -> dict:
-    """Each setting's value: an option typed on the command line wins, else the preset's, else the option's
-    default. given maps setting name -> (option parameter name, value)."""
-    from click.core import ParameterSource
-
-    chosen = {}
-    for name, (param, value) in given.items():
-        typed = ctx.get_parameter_source(param) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
-        use_preset = preset_settings is not None and not typed and name in preset_settings
-        chosen[name] = preset_settings[name] if use_preset else value
-    return chosen
-
-
-def _same_names(**values) -> dict:
-    return {name: (name, value) for name, value in values.items()}
-
-
-def _settings_line(preset: str, s: dict) -> str:
-    width, height = s["resolution"]
-    buckets = (f"buckets {s['min_bucket_reso']}-{s['max_bucket_reso']} step {s.get('bucket_reso_steps', 64)}"
-               if s.get("enable_bucket", True) else "no buckets")
-    return (f"Judged with preset {preset}: resolution {width}x{height}, {buckets}"
-            + (f", token limit {s['token_limit']}" if "token_limit" in s else "")
-            + f", captions {s['caption_extension']}.")
-
-
-def _parse_resolution(ctx, param, value: str) -> tuple[int, int]:
-    parts = value.replace("x", ",").split(",")
-    try:
-        numbers = [int(part) for part in parts]
-    except ValueError:
-        raise click.BadParameter("use N or W,H, e.g. 1024 or 1024,768") from None
-    if len(numbers) not in (1, 2) or min(numbers) < 64:
-        raise click.BadParameter("use N or W,H with sides of at least 64")
-    return (numbers[0], numbers[-1])
-
-
-@contextmanager
-def progress_bar(label: str, quiet: bool = False):
-    """A rich progress bar on stderr; yields a callable(done, total)."""
-    if quiet:
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    console = Console(stderr=True)
-    if not console.is_terminal:  # piped or captured: a bar would only leave stray lines behind
-        yield None
-        return
-    # auto_refresh off: no refresh thread, so the check's worker pool may use the cheap fork start
-    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=console, transient=True, auto_refresh=False) as bar:
-        task = bar.add_task(label, total=None)
-        last = [0.0]
-
-        def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-            now = time.monotonic()
-            if now - last[0] > 0.1 or done == total:
-                last[0] = now
-                bar.refresh()
-
-        yield update
-
-
-def _cache_path(directory: Path, no_cache: bool) -> Path | None:
-    if no_cache:
-        return None
-    from kohya_wrap.dataset.factcache import cache_path_for
-
-    return cache_path_for(directory)
-
-
-def _print_findings(findings, show_all: bool) -> None:
-    """Summary: one block per problem kind with a count, an example and the fix; --all: every finding."""
-    from kohya_wrap.dataset.findings import count_by_severity, summarise
-
-    if show_all:
-        rows = [{**f.to_dict(), "count": 1, "example": f.path} for f in findings]
-    else:
-        rows = summarise(findings)
-    for row in rows:
-        files = f"{row['count']} file{'s' if row['count'] != 1 else ''}" if not show_all else ""
-        click.echo(f"{row['severity']:8} {row['code']:26} {files:>10}  {row['example'] or ''}")
-        click.echo(f"{'':8} {row['message']}")
-        if row["hint"]:
-            click.echo(f"{'':8} fix: {row['hint']}")
-    counts = count_by_severity(findings)
-    click.echo(f"{counts['error']} errors, {counts['warning']} warnings, {counts['info']} notes.")
-
-
-def _fail_on_errors(findings) -> None:
-    from kohya_wrap.dataset.findings import count_by_severity
-
-    errors = count_by_severity(findings)["error"]
-    if errors:
-        raise DatasetError(f"{errors} error{'s' if errors != 1 else ''} in the dataset would stop or spoil a run.",
-                           hint="Fix them (see the hints above), then check again.")
 
 
 @click.group(context_settings=CONTEXT_SETTINGS)
@@ -186,7 +50,7 @@ def scan(directory, reg_dir, caption_extension, with_images, as_json):
         click.echo(f"{'reg  ' if s.is_reg else 'train'} {s.num_repeats:>4} x {len(s.images):>5} images "
                    f"= {s.num_repeats * len(s.images):>6}  class={s.class_tokens or '-'!s:20} "
                    f"no caption: {len(s.missing_captions):<4} {s.image_dir}")
-    _print_findings([f for f in result.findings if f.severity != "info" or f.code != "missing-caption"], False)
+    print_findings([f for f in result.findings if f.severity != "info" or f.code != "missing-caption"], False)
 
 
 @data.command(context_settings=CONTEXT_SETTINGS)
@@ -221,8 +85,8 @@ def check(ctx, directory, preset, overrides, reg_dir, resolution, min_bucket_res
     from kohya_wrap.dataset.findings import sort_findings
     from kohya_wrap.dataset.scan import scan_dataset
 
-    resolved = _preset_settings(preset, overrides, directory, reg_dir)
-    s = _settings(ctx, resolved and resolved[1], _same_names(
+    resolved = preset_settings(preset, overrides, directory, reg_dir)
+    s = merged_settings(ctx, resolved and resolved[1], same_names(
         resolution=resolution, min_bucket_reso=min_bucket_reso, max_bucket_reso=max_bucket_reso,
         caption_extension=caption_extension, token_limit=token_limit))
     result = scan_dataset(directory, reg_dir, s["caption_extension"])
@@ -230,16 +94,16 @@ def check(ctx, directory, preset, overrides, reg_dir, resolution, min_bucket_res
         findings = check_dataset(result.subsets, resolution=s["resolution"], min_bucket_reso=s["min_bucket_reso"],
                                  max_bucket_reso=s["max_bucket_reso"], caption_extension=s["caption_extension"],
                                  token_limit=s["token_limit"], workers=workers, decode=not fast,
-                                 cache_path=_cache_path(directory, no_cache), progress=progress)
+                                 cache_path=cache_path(directory, no_cache), progress=progress)
     findings = sort_findings(result.findings + findings)
     if as_json:
         echo_json({"subsets": [x.to_dict() for x in result.subsets], "findings": [f.to_dict() for f in findings],
                    "settings": {**s, "preset": preset}})
     else:
         if preset:
-            click.echo(_settings_line(preset, s))
-        _print_findings(findings, show_all)
-    _fail_on_errors(findings)
+            click.echo(settings_line(preset, s))
+        print_findings(findings, show_all)
+    fail_on_errors(findings)
 
 
 @data.command(context_settings=CONTEXT_SETTINGS)
@@ -273,9 +137,9 @@ def preview(ctx, directory, preset, overrides, reg_dir, resolution, min_bucket_r
     from kohya_wrap.dataset.buckets import plan_steps
     from kohya_wrap.dataset.check import image_sizes
 
-    resolved = _preset_settings(preset, overrides, directory, reg_dir)
-    s = _settings(ctx, resolved and resolved[1], {
-        **_same_names(resolution=resolution, min_bucket_reso=min_bucket_reso, max_bucket_reso=max_bucket_reso,
+    resolved = preset_settings(preset, overrides, directory, reg_dir)
+    s = merged_settings(ctx, resolved and resolved[1], {
+        **same_names(resolution=resolution, min_bucket_reso=min_bucket_reso, max_bucket_reso=max_bucket_reso,
                       bucket_reso_steps=bucket_reso_steps, batch_size=batch_size,
                       caption_extension=caption_extension),
         "enable_bucket": ("no_bucket", not no_bucket), "bucket_no_upscale": ("no_upscale", no_upscale),
@@ -285,7 +149,7 @@ def preview(ctx, directory, preset, overrides, reg_dir, resolution, min_bucket_r
     subsets, scanned = _preview_subsets(resolved, directory, reg_dir, s["caption_extension"])
     with progress_bar("reading sizes", quiet=as_json) as progress:
         sizes, problems = image_sizes([i for x in scanned for i in x.images],
-                                      cache_path=_cache_path(directory, False), progress=progress)
+                                      cache_path=cache_path(directory, False), progress=progress)
     pairs = [(table, [sizes[i] for i in x.images if i in sizes]) for table, x in zip(subsets, scanned)]
     plan = plan_steps(pairs, resolution=s["resolution"], batch_size=s["batch_size"],
                       gradient_accumulation_steps=s["gradient_accumulation_steps"],
@@ -297,7 +161,7 @@ def preview(ctx, directory, preset, overrides, reg_dir, resolution, min_bucket_r
         echo_json({**plan.to_dict(), "skipped": [p.to_dict() for p in problems], "settings": {**s, "preset": preset}})
         return
     if preset:
-        click.echo(_settings_line(preset, s))
+        click.echo(settings_line(preset, s))
     widest = max(b["count"] for b in plan.buckets)
     for bucket in plan.buckets:
         w, h = bucket["resolution"]
