@@ -34,8 +34,9 @@ def optimizer_problem(value: str) -> tuple[str, str | None] | None:
     if value.lower() in {name.lower() for name in table["named"]} or value in table["torch_optim"]:
         return None
     shown = ", ".join(table["named"][:8])
-    return (f"{value!r} is not an optimizer sd-scripts knows at the pinned commit: one of its own ({shown}, ...), a "
-            "torch.optim class (case-sensitive), or module.Class", _did_you_mean(value, table["named"] + table["torch_optim"]))
+    problem = (f"{value!r} is not an optimizer sd-scripts knows at the pinned commit: one of its own ({shown}, ...), "
+               "a torch.optim class (case-sensitive), or module.Class")
+    return problem, _did_you_mean(value, table["named"] + table["torch_optim"])
 
 
 def scheduler_problem(value: str, args: dict) -> tuple[str, str | None] | None:

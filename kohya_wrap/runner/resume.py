@@ -83,11 +83,11 @@ def _with_overrides(job_dir: Path, overrides: list[str]):
         full = key if "." in key else f"{_section_of(data, leaf)}.{leaf}"
         texts.append(f"~{full}" if removal else f"{full}={raw}")
     if refused:
-        raise KohyaWrapError(
-            f"Cannot change {', '.join(refused)} on a resume: the saved state was trained with the job's values "
-            "(the network, optimizer, dataset and model must stay as they were).",
-            hint=f"a resume may change {', '.join(sorted(RESUMABLE))}; to change anything else start a new job "
-                 f"from this one: kohya-wrap train {job_dir / jobfolder.JOB_TOML} {refused[0]}=...")
+        message = (f"Cannot change {', '.join(refused)} on a resume: the saved state was trained with the job's "
+                   "values (the network, optimizer, dataset and model must stay as they were).")
+        raise KohyaWrapError(message, hint=f"a resume may change {', '.join(sorted(RESUMABLE))}; to change anything "
+                             f"else start a new job from this one: kohya-wrap train {job_dir / jobfolder.JOB_TOML} "
+                             f"{refused[0]}=...")
     config = resolve(str(job_dir / jobfolder.JOB_TOML), texts, check_model=False)
     config.preset = jobfolder.preset_of(job_toml) or config.preset
     config.requested_provenance = _keep_provenance(job_toml, config.requested_provenance or {}, texts)

@@ -3,9 +3,9 @@ the registry record, resume from the latest state. Returns results; the CLI show
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
 
 from kohya_wrap.job import folder as jobfolder
 from kohya_wrap.job.outcome import Outcome

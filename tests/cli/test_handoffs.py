@@ -228,7 +228,7 @@ def test_job_toml_reruns_from_its_folder_alone(cli, prepared, model_file):
 
 
 def test_every_preset_has_a_sample_block_fed_by_the_captions(cli, prepared, model_file):
-    from kohya_wrap.presets.catalog import read_preset, shipped_names, find_preset
+    from kohya_wrap.presets.catalog import find_preset, read_preset, shipped_names
 
     for name in shipped_names():
         sample = read_preset(find_preset(name))["sample"]

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
-from tests.runner.conftest import STANDIN, STANDIN_OVERRIDES, standin_env  # noqa: F401 (a fixture)
+from tests.runner.conftest import STANDIN, STANDIN_OVERRIDES
 
 EXAMPLE = REPO / "templates" / "example-dataset"
 
