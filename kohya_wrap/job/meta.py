@@ -56,3 +56,16 @@ def update_model_entry(job_dir: Path, file_name: str, **fields) -> dict:
         models[file_name] = {**models.get(file_name, {}), **fields}
         write_json_atomic(Path(job_dir) / META_FILE, meta)
         return models[file_name]
+
+
+DRY_RUN_KEY = "dry_run"
+_LAUNCHED = ("train.log", "events.jsonl", "summary.json")
+
+
+def is_dry_run(job_dir: Path) -> bool:
+    """A folder a dry run rendered (marked in registry.json), and nothing ever ran in it."""
+    try:
+        marked = DRY_RUN_KEY in read_meta(job_dir)
+    except (OSError, ValueError):
+        return False
+    return marked and not any((Path(job_dir) / name).exists() for name in _LAUNCHED)

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from kohya_wrap import paths
 from kohya_wrap.registry import schema
 from kohya_wrap.registry.db import Registry
+from kohya_wrap.job.meta import is_dry_run
 from kohya_wrap.job.folder import JobFolder, is_job_folder, read as read_job_folder
 from kohya_wrap.registry.jobs import ensure_dataset_meta, folder_rate, upsert, upsert_dataset
 from kohya_wrap.registry.models import file_path, insert_versions, record_versions, version_rows
@@ -28,13 +29,14 @@ class RebuildReport:
     datasets: set[str] = field(default_factory=set)
     pruned: list[str] = field(default_factory=list)
     pruned_versions: list[str] = field(default_factory=list)
-    skipped: list[tuple[str, str]] = field(default_factory=list)  # (folder, why): no row written
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (folder, why)
+    dry_runs: list[str] = field(default_factory=list)  # folders a dry run rendered, left out: no row written
     damaged: list[tuple[str, str]] = field(default_factory=list)  # (folder, problems): rebuilt without them
 
     def as_dict(self) -> dict:
         return {"jobs": len(self.jobs), "versions": self.versions, "datasets": len(self.datasets),
                 "pruned": self.pruned, "pruned_versions": self.pruned_versions,
-                "skipped": [{"folder": f, "why": w} for f, w in self.skipped],
+                "skipped": [{"folder": f, "why": w} for f, w in self.skipped], "dry_runs": self.dry_runs,
                 "damaged": [{"folder": f, "problems": p} for f, p in self.damaged]}
 
 
@@ -54,6 +56,9 @@ def rebuild(registry: Registry, runs_dir: Path | None = None, *, prune: bool = F
     runs_dir = Path(runs_dir or paths.runs_dir())
     report, rows = RebuildReport(), []
     for path in job_folders(runs_dir):
+        if is_dry_run(path):  # a rendered folder that never ran is no job to record
+            report.dry_runs.append(str(path))
+            continue
         described = _describe(path, report)
         if described is not None:
             rows.append(described)

@@ -9,10 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kohya_wrap.job import folder as jobfolder
-from kohya_wrap.job.meta import read_meta, update_meta
+from kohya_wrap.job.meta import DRY_RUN_KEY, is_dry_run, update_meta
+
+__all__ = ["DRY_RUN_KEY", "is_dry_run"]
 
 # registry.json of a folder rendered by a dry run: {"dry_run": {"at": <unix time>}}; never launched
-DRY_RUN_KEY = "dry_run"
 LAUNCHED = (jobfolder.TRAIN_LOG, jobfolder.EVENTS, jobfolder.SUMMARY)
 
 
@@ -82,15 +83,6 @@ def _prediction(folder, gpu_name: str | None):
 def mark_dry_run(job_dir: Path, reason: str) -> None:
     """Record in the folder itself that it was rendered and never launched."""
     update_meta(job_dir, **{DRY_RUN_KEY: {"at": time.time(), "reason": reason}})
-
-
-def is_dry_run(job_dir: Path) -> bool:
-    """A folder a dry run rendered, and nothing ever ran in it."""
-    try:
-        marked = DRY_RUN_KEY in read_meta(job_dir)
-    except (OSError, ValueError):
-        return False
-    return marked and not any((Path(job_dir) / name).exists() for name in LAUNCHED)
 
 
 def prune_dry_runs(job_dir: Path, spare: Path | None = None) -> list[Path]:

@@ -59,3 +59,15 @@ def test_a_damaged_folder_is_reported_and_the_rest_rebuilt(registry, standin, ru
     (broken / "job.toml").write_text("this is [not toml")
     report = rebuild(registry, runs)
     assert report.jobs == [good.name] and report.skipped[0][0] == str(broken)
+
+
+def test_dry_run_folders_are_not_rebuilt_as_jobs(registry, standin, runs):
+    from kohya_wrap.job.meta import update_meta
+
+    ran, dry = standin("ran"), standin("dry")
+    update_meta(dry, dry_run={"at": 1.0})
+    update_meta(ran, dry_run={"at": 1.0})
+    (ran / "train.log").write_text("a launch happened here\n")  # a folder that ran is a job even if once dry
+    report = rebuild(registry, runs)
+    assert dry.name not in report.jobs and str(dry) in report.dry_runs
+    assert ran.name in report.jobs
