@@ -34,7 +34,7 @@ ALLOWED: dict[str, set[str]] = {
             "registry", "runner", "captioning", "validate", "estimate", "importers", "cli",
             "web"},  # only `kohya-wrap serve`, which starts the second face
     "web": {"job", "reports", "registry", "runner", "config", "presets", "artifacts", "dataset", "limits",
-            "estimate", "web"},
+            "estimate", "web", "captioning"},
     "__main__": {"cli"},
 }
 STRING_IMPORT = re.compile(r"""(?:import_module|find_spec|__import__)\(\s*["']kohya_wrap\.(\w+)""")

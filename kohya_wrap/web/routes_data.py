@@ -1,5 +1,5 @@
 """Datasets: upload (a zip, or image + caption files), the list, one dataset with its check, images and
-captions, and a caption edit."""
+captions, a caption edit, and an auto-captioning run."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, JSONResponse
 
 from kohya_wrap.errors import KohyaWrapError
-from kohya_wrap.web import datasets
+from kohya_wrap.web import captioning, datasets
 from kohya_wrap.web.auth import check_csrf, current_user, settings_of
 from kohya_wrap.web.pages import blocking, render
 from kohya_wrap.web.routes_new import body_of
@@ -93,3 +93,15 @@ async def edit_caption(request: Request, name: str):
         raise KohyaWrapError("Send the image's path in the dataset and its new caption.",
                              hint='e.g. {"image": "img/1_ohwx/a.png", "caption": "ohwx, a cat"}')
     return await blocking(datasets.edit_caption, name, image, caption)
+
+
+@router.post("/api/datasets/{name}/captions/auto")
+async def start_captions(request: Request, name: str):
+    """Start `data captions auto` on this dataset (same captioners, modes and writes as the CLI)."""
+    body = await body_of(request)
+    return JSONResponse(await blocking(captioning.start, name, body), status_code=202)
+
+
+@router.get("/api/datasets/{name}/captions/auto")
+async def captions_status(name: str):
+    return await blocking(captioning.status_of, name)
