@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from kohya_wrap.cli.common import CONTEXT_SETTINGS, echo_json, json_option
+from kohya_wrap.cli.common import echo, CONTEXT_SETTINGS, echo_json, json_option
 
 ext_option = click.option("--caption-extension", default=".txt", show_default=True, help="Caption file extension.")
 HELP_FLAGS = ("-h", "--help")
@@ -20,7 +20,7 @@ class CaptionsGroup(click.Group):
         if args and args[0] in self.commands and not Path(args[0]).is_dir():
             verb = self.commands[args[0]]
             if any(arg in HELP_FLAGS for arg in args[1:]):
-                click.echo(verb.get_help(click.Context(verb, info_name=args[0], parent=ctx)))
+                echo(verb.get_help(click.Context(verb, info_name=args[0], parent=ctx)))
                 ctx.exit(0)
             raise click.UsageError(f"{args[0]!r} is a captions verb: give the folder first, e.g. "
                                    f"kohya-wrap data captions ./data {' '.join(args)}", ctx)
@@ -61,9 +61,9 @@ def _run_edits(obj, edits, in_place, backup_dir, dry_run, as_json) -> None:
         echo_json({"edits": [e.to_dict() for e in edits], "dry_run": dry_run, "backup": backup})
         return
     for edit in edits:
-        click.echo(f"{'create' if edit.old is None else 'edit'} {edit.path}: {edit.new}")
+        echo(f"{'create' if edit.old is None else 'edit'} {edit.path}: {edit.new}")
     verb = "Would change" if dry_run else "Changed"
-    click.echo(f"{verb} {len(edits)} caption files." + (f" Backup: {backup}" if backup else ""))
+    echo(f"{verb} {len(edits)} caption files." + (f" Backup: {backup}" if backup else ""))
 
 
 def _targets(obj):
@@ -169,7 +169,7 @@ def tags(obj, top, as_json):
         echo_json([{"tag": tag, "count": n} for tag, n in counts])
         return
     for tag, n in counts:
-        click.echo(f"{n:>6}  {tag}")
+        echo(f"{n:>6}  {tag}")
 
 
 captions.add_command(normalise, "normalize")
@@ -254,12 +254,12 @@ def _progress(events: bool, quiet: bool):
 
             def on_event(event: dict) -> None:
                 if events:
-                    click.echo(json.dumps(event, ensure_ascii=False), err=True)
+                    echo(json.dumps(event, ensure_ascii=False), err=True)
                 elif event.get("type") == "progress" and bar is not None:
                     bar(event["done"], event["total"])
                 elif event.get("type") == "progress" and not quiet and time.monotonic() - last[0] > 10:
                     last[0] = time.monotonic()
-                    click.echo(f"captioned {event['done']}/{event['total']} ({event['images_per_s']} images/s, "
+                    echo(f"captioned {event['done']}/{event['total']} ({event['images_per_s']} images/s, "
                                f"ETA {event['eta_s']} s)", err=True)
             yield on_event
     return view()
@@ -267,22 +267,22 @@ def _progress(events: bool, quiet: bool):
 
 def _print_summary(s: dict) -> None:
     rate = f" ({s['images_per_s']} images/s)" if s["images_per_s"] else ""
-    click.echo(f"{s['captioner']}: captioned {s['captioned']} images{rate}, reused {s['reused']} from an interrupted "
+    echo(f"{s['captioner']}: captioned {s['captioned']} images{rate}, reused {s['reused']} from an interrupted "
                f"run, skipped {s['skipped']} that had captions ({s['mode']} mode).")
     if s["dry_run"]:
         for edit in s["edits"][:10]:
-            click.echo(f"{'create' if edit['created'] else 'edit'} {edit['path']}: {edit['new']}")
-        click.echo(f"Would write {s['planned']} caption files (dry run, nothing written).")
+            echo(f"{'create' if edit['created'] else 'edit'} {edit['path']}: {edit['new']}")
+        echo(f"Would write {s['planned']} caption files (dry run, nothing written).")
     else:
         backup = f" Backup: {s['backup']}" if s["backup"] else ""
-        click.echo(f"Wrote {s['written']} caption files ({s['created']} new, {s['edited']} edited); "
+        echo(f"Wrote {s['written']} caption files ({s['created']} new, {s['edited']} edited); "
                    f"{s['unchanged']} already matched.{backup}")
     for key, what in (("empty", "got no text from the captioner"), ("failed", "could not be read")):
         if s[key]:
             first = s[key][0] if isinstance(s[key][0], str) else f"{s[key][0]['image']}: {s[key][0]['error']}"
-            click.echo(f"{len(s[key])} images {what} (first: {first}).")
+            echo(f"{len(s[key])} images {what} (first: {first}).")
     if s["too_long"]:
-        click.echo(f"{len(s['too_long'])} captions exceed {s['token_limit']} tokens and would be cut "
+        echo(f"{len(s['too_long'])} captions exceed {s['token_limit']} tokens and would be cut "
                    f"(first: {s['too_long'][0]['image']}, {s['too_long'][0]['tokens']} tokens).")
     if s["tag_frequency"]:
-        click.echo("Top tags: " + ", ".join(f"{t['tag']} ({t['count']})" for t in s["tag_frequency"][:10]))
+        echo("Top tags: " + ", ".join(f"{t['tag']} ({t['count']})" for t in s["tag_frequency"][:10]))

@@ -23,6 +23,11 @@ def safe_text(text) -> str:
     return _CONTROL.sub(lambda match: ascii(match.group())[1:-1], str(text))
 
 
+def echo(text="", **options) -> None:
+    """click.echo of one line through safe_text: names from the user's files reach the terminal escaped."""
+    click.echo(safe_text(text), **options)
+
+
 json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 
 overrides_argument = click.argument("overrides", nargs=-1, metavar="[KEY=VALUE | ~KEY]...")

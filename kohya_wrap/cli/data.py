@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from kohya_wrap.cli.common import CONTEXT_SETTINGS, echo_json, json_option
+from kohya_wrap.cli.common import echo, CONTEXT_SETTINGS, echo_json, json_option
 from kohya_wrap.cli.dataopts import (bucket_options, cache_path, fail_on_errors, merged_settings, preset_options,
                                      preset_settings, print_findings, progress_bar, resolution_option, same_names,
                                      settings_line)
@@ -47,7 +47,7 @@ def scan(directory, reg_dir, caption_extension, with_images, as_json):
         echo_json(result.to_dict(with_images))
         return
     for s in result.subsets:
-        click.echo(f"{'reg  ' if s.is_reg else 'train'} {s.num_repeats:>4} x {len(s.images):>5} images "
+        echo(f"{'reg  ' if s.is_reg else 'train'} {s.num_repeats:>4} x {len(s.images):>5} images "
                    f"= {s.num_repeats * len(s.images):>6}  class={s.class_tokens or '-'!s:20} "
                    f"no caption: {len(s.missing_captions):<4} {s.image_dir}")
     print_findings([f for f in result.findings if f.severity != "info" or f.code != "missing-caption"], False)
@@ -101,7 +101,7 @@ def check(ctx, directory, preset, overrides, reg_dir, resolution, min_bucket_res
                    "settings": {**s, "preset": preset}})
     else:
         if preset:
-            click.echo(settings_line(preset, s))
+            echo(settings_line(preset, s))
         print_findings(findings, show_all)
     fail_on_errors(findings)
 
@@ -161,16 +161,16 @@ def preview(ctx, directory, preset, overrides, reg_dir, resolution, min_bucket_r
         echo_json({**plan.to_dict(), "skipped": [p.to_dict() for p in problems], "settings": {**s, "preset": preset}})
         return
     if preset:
-        click.echo(settings_line(preset, s))
+        echo(settings_line(preset, s))
     widest = max(b["count"] for b in plan.buckets)
     for bucket in plan.buckets:
         w, h = bucket["resolution"]
-        click.echo(f"  {w:>5}x{h:<5} {bucket['count']:>6}  " + "#" * max(1, round(40 * bucket["count"] / widest)))
-    click.echo(f"images {plan.images} (x repeats = {plan.images_with_repeats}), reg {plan.reg_images} "
+        echo(f"  {w:>5}x{h:<5} {bucket['count']:>6}  " + "#" * max(1, round(40 * bucket["count"] / widest)))
+    echo(f"images {plan.images} (x repeats = {plan.images_with_repeats}), reg {plan.reg_images} "
                f"(used {plan.reg_images_used}); {plan.batches_per_epoch} batches/epoch")
     for problem in problems:
-        click.echo(f"skipped {problem.path}: {problem.message}", err=True)
-    click.echo(plan.summary())
+        echo(f"skipped {problem.path}: {problem.message}", err=True)
+    echo(plan.summary())
 
 
 @data.command(context_settings=CONTEXT_SETTINGS)
@@ -208,7 +208,7 @@ def prepare(sources, out, token, class_tokens, repeats, reg, reg_repeats, resize
                         image_format=image_format, flatten_alpha=flatten_alpha, mode=mode,
                         caption_extension=caption_extension)
     if dry_run:
-        echo_json(plan.to_dict()) if as_json else click.echo("\n".join(plan.lines()))
+        echo_json(plan.to_dict()) if as_json else echo("\n".join(plan.lines()))
         return
     with progress_bar("preparing", quiet=as_json) as progress:
         summary = apply_prepare(plan, progress=progress)
@@ -220,12 +220,12 @@ def prepare(sources, out, token, class_tokens, repeats, reg, reg_repeats, resize
 
     for row in summarise(plan.findings):
         more = f" (and {row['count'] - 1} more)" if row["count"] > 1 else ""
-        click.echo(f"{row['severity']}: {row['code']} {row['example']}{more}: {row['message']}", err=True)
-    click.echo(f"Wrote {summary['written']} files under {summary['out']}.")
-    click.echo(f"Next: {steps[0]}")
+        echo(f"{row['severity']}: {row['code']} {row['example']}{more}: {row['message']}", err=True)
+    echo(f"Wrote {summary['written']} files under {summary['out']}.")
+    echo(f"Next: {steps[0]}")
     for step in steps[1:]:
-        click.echo(f"Then: {step}")
-    click.echo("(sdxl-style is one preset of several: kohya-wrap presets ls)")
+        echo(f"Then: {step}")
+    echo("(sdxl-style is one preset of several: kohya-wrap presets ls)")
 
 
 def next_commands(plan) -> list[str]:

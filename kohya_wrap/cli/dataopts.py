@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from kohya_wrap.cli.common import overrides_argument
+from kohya_wrap.cli.common import echo, overrides_argument
 from kohya_wrap.errors import DatasetError
 
 dir_arg = click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
@@ -136,12 +136,12 @@ def print_findings(findings, show_all: bool) -> None:
         rows = summarise(findings)
     for row in rows:
         files = f"{row['count']} file{'s' if row['count'] != 1 else ''}" if not show_all else ""
-        click.echo(f"{row['severity']:8} {row['code']:26} {files:>10}  {row['example'] or ''}")
-        click.echo(f"{'':8} {row['message']}")
+        echo(f"{row['severity']:8} {row['code']:26} {files:>10}  {row['example'] or ''}")
+        echo(f"{'':8} {row['message']}")
         if row["hint"]:
-            click.echo(f"{'':8} fix: {row['hint']}")
+            echo(f"{'':8} fix: {row['hint']}")
     counts = count_by_severity(findings)
-    click.echo(f"{counts['error']} errors, {counts['warning']} warnings, {counts['info']} notes.")
+    echo(f"{counts['error']} errors, {counts['warning']} warnings, {counts['info']} notes.")
 
 
 def fail_on_errors(findings) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from kohya_wrap.cli.common import CONTEXT_SETTINGS, echo_json, json_option
+from kohya_wrap.cli.common import echo, CONTEXT_SETTINGS, echo_json, json_option
 
 
 @click.group(context_settings=CONTEXT_SETTINGS)
@@ -40,7 +40,7 @@ def ls(name, tag, as_json):
     if as_json:
         echo_json(rows)
     else:
-        click.echo(versions_table(rows) if rows else "No model versions.")
+        echo(versions_table(rows) if rows else "No model versions.")
 
 
 @models.command("show", context_settings=CONTEXT_SETTINGS)
@@ -63,7 +63,7 @@ def show(ref, as_json):
     if as_json:
         echo_json(row)
     else:
-        click.echo(version_details(row))
+        echo(version_details(row))
 
 
 @models.command("tag", context_settings=CONTEXT_SETTINGS)
@@ -90,4 +90,4 @@ def tag(ref, tags, remove, note, as_json):
     if as_json:
         echo_json(row)
     else:
-        click.echo(f"{row['model_name']}:v{row['version']} tags: {', '.join(row['tags']) or '-'}")
+        echo(f"{row['model_name']}:v{row['version']} tags: {', '.join(row['tags']) or '-'}")

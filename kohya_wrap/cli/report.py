@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from kohya_wrap.cli.common import CONTEXT_SETTINGS, echo_json, json_option
+from kohya_wrap.cli.common import echo, CONTEXT_SETTINGS, echo_json, json_option
 from kohya_wrap.errors import KohyaWrapError
 
 
@@ -50,7 +50,7 @@ def report(targets, from_log, tensorboard, out_dir, open_browser, as_json):
     if as_json:
         echo_json(summary)
     else:
-        click.echo(_short(summary, job_dir))
+        echo(_short(summary, job_dir))
     if open_browser:
         click.launch(str(job_dir / "report.html"))
 

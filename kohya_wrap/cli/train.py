@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from kohya_wrap.cli.common import CONTEXT_SETTINGS, overrides_argument
+from kohya_wrap.cli.common import echo, CONTEXT_SETTINGS, overrides_argument
 from kohya_wrap.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_LIMIT
 
 STATUS_EXIT = {"succeeded": 0, "failed": EXIT_FAILED, "cancelled": EXIT_INTERRUPTED, "stopped": EXIT_LIMIT,
@@ -71,9 +71,9 @@ def train(preset, overrides, dataset, reg, model, name, example, dry_run, resume
         reason = train_flow.dry_run_reason(dry_run, prepared, model_given)
         removed = train_flow.finish_dry_run(prepared, reason, source=preset)
         if removed:
-            click.echo(f"Removed {len(removed)} earlier dry-run folder{'s' if len(removed) != 1 else ''} of this job "
+            echo(f"Removed {len(removed)} earlier dry-run folder{'s' if len(removed) != 1 else ''} of this job "
                        "name (never launched).")
-        click.echo(f"Stopping here: {reason}")
+        echo(f"Stopping here: {reason}")
         return
     result = _run(prepared.job_dir, force=force)
     raise SystemExit(STATUS_EXIT.get(result.outcome.status, EXIT_FAILED))
@@ -85,14 +85,14 @@ def _resume(job: str, overrides, *, runs_dir, dry_run: bool, force: bool) -> Non
 
     resume = train_flow.resume_plan(job, runs_dir=runs_dir, overrides=overrides)
     point = resume.point
-    click.echo(f"Resuming {resume.job_dir.name} from {point.state_dir.name} (step {point.step}, epoch {point.epoch})")
+    echo(f"Resuming {resume.job_dir.name} from {point.state_dir.name} (step {point.step}, epoch {point.epoch})")
     for change in resume.changes:
-        click.echo(f"  change: {change}")
+        echo(f"  change: {change}")
     for note in resume.notes:
-        click.echo(f"  note: {note}")
+        echo(f"  note: {note}")
     if dry_run:
         _show_resume_command(resume)
-        click.echo("Stopping here: --dry-run. Nothing was launched and the job folder is unchanged.")
+        echo("Stopping here: --dry-run. Nothing was launched and the job folder is unchanged.")
         return
     train_flow.apply_resume(resume)
     result = _run(resume.job_dir, force=force, resume=resume)
@@ -104,13 +104,13 @@ def _show_resume_command(resume) -> None:
 
     command = resume.job_dir / "command.json"
     if not command.is_file():
-        click.echo("  (no command.json: the job was rendered without a backend)")
+        echo("  (no command.json: the job was rendered without a backend)")
         return
     argv = json.loads(command.read_text(encoding="utf-8"))["argv"] + ["--resume", str(resume.point.state_dir)]
-    click.echo("Command:")
-    click.echo("  " + " ".join(shlex.quote(part) for part in argv))
+    echo("Command:")
+    echo("  " + " ".join(shlex.quote(part) for part in argv))
     if resume.changes:
-        click.echo("  (job.toml, args.toml and command.json are re-rendered with the changes above before launch)")
+        echo("  (job.toml, args.toml and command.json are re-rendered with the changes above before launch)")
 
 
 def _run(job_dir: Path, *, force: bool, resume=None):
@@ -120,9 +120,9 @@ def _run(job_dir: Path, *, force: bool, resume=None):
 
     plan = train_flow.plan(job_dir, force=force)
     if plan.limited:
-        click.echo(f"Estimate: {plan.estimate.basis}")
+        echo(f"Estimate: {plan.estimate.basis}")
         for warning in plan.warnings:
-            click.echo(f"  warning: {warning}")
+            echo(f"  warning: {warning}")
     view = ProgressView(cost=plan.cost_guard)
     try:
         result = train_flow.run(job_dir, plan, sinks=[view], on_progress=view.progress, resume=resume)
@@ -130,7 +130,7 @@ def _run(job_dir: Path, *, force: bool, resume=None):
         view.close()
     if result.resume_check is not None:
         loaded, detail = result.resume_check
-        click.echo(("  " if loaded else "  WARNING: ") + detail)
+        echo(("  " if loaded else "  WARNING: ") + detail)
     _show_outcome(result)
     return result
 
@@ -138,14 +138,14 @@ def _run(job_dir: Path, *, force: bool, resume=None):
 def _show_outcome(result) -> None:
     outcome = result.outcome
     line = f"Result: {outcome.status}" + (f" ({outcome.cause})" if outcome.cause else "")
-    click.echo(line + (f": {outcome.message}" if outcome.message else ""))
+    echo(line + (f": {outcome.message}" if outcome.message else ""))
     if outcome.hint:
-        click.echo(f"  hint: {outcome.hint}")
+        echo(f"  hint: {outcome.hint}")
     for output in result.outputs:
-        click.echo(f"  output: {output.get('path')} ({output.get('bytes')} bytes)")
-    click.echo(f"  report: {result.report}")
+        echo(f"  output: {output.get('path')} ({output.get('bytes')} bytes)")
+    echo(f"  report: {result.report}")
     if result.lora is not None:
-        click.echo(f"LoRA: {result.lora}")
+        echo(f"LoRA: {result.lora}")
 
 
 def _check_progress():
@@ -157,29 +157,29 @@ def _check_progress():
 
     def show(done: int, total: int) -> None:
         end = "\n" if done >= total else ""
-        click.echo(f"\rchecking dataset: {done}/{total}", nl=False, err=True)
+        echo(f"\rchecking dataset: {done}/{total}", nl=False, err=True)
         if end:
-            click.echo("", err=True)
+            echo("", err=True)
 
     return show
 
 
 def _show_plan(prepared) -> None:
-    click.echo(f"Job folder: {prepared.job_dir}")
+    echo(f"Job folder: {prepared.job_dir}")
     for line in _grouped_findings(prepared.findings):
-        click.echo(f"  {line}")
+        echo(f"  {line}")
     for note in prepared.notes:
-        click.echo(f"  note: {note}")
+        echo(f"  note: {note}")
     if prepared.preview:
-        click.echo(f"  {prepared.preview}")
+        echo(f"  {prepared.preview}")
     if prepared.spec is not None:
-        click.echo("Command:")
-        click.echo("  " + " ".join(shlex.quote(part) for part in prepared.spec.argv))
-        click.echo("  env: " + " ".join(f"{key}={value}" for key, value in sorted(prepared.spec.env.items())))
-        click.echo(f"  cwd: {prepared.spec.cwd}")
+        echo("Command:")
+        echo("  " + " ".join(shlex.quote(part) for part in prepared.spec.argv))
+        echo("  env: " + " ".join(f"{key}={value}" for key, value in sorted(prepared.spec.env.items())))
+        echo(f"  cwd: {prepared.spec.cwd}")
     else:
-        click.echo("Command (once a backend is configured):")
-        click.echo("  " + " ".join(shlex.quote(part) for part in prepared.placeholder_argv))
+        echo("Command (once a backend is configured):")
+        echo("  " + " ".join(shlex.quote(part) for part in prepared.placeholder_argv))
 
 
 def _show_outlook(view) -> None:
@@ -187,24 +187,24 @@ def _show_outlook(view) -> None:
     from kohya_wrap.cli.display import duration
     from kohya_wrap.runner.disk import human
 
-    click.echo(f"LoRA will be written to: {view.lora_path}")
+    echo(f"LoRA will be written to: {view.lora_path}")
     free = f"; {human(view.free_bytes)} free there" if view.free_bytes is not None else ""
-    click.echo(f"Disk: about {human(view.disk_bytes)} ({view.disk_parts}){free}")
+    echo(f"Disk: about {human(view.disk_bytes)} ({view.disk_parts}){free}")
     estimate = view.estimate
     if estimate is not None and estimate.seconds is not None:
         cost = f", {estimate.cost:.2f} USD" if estimate.cost is not None else ""
-        click.echo(f"Time: about {duration(estimate.seconds)}{cost} (basis: {estimate.basis})")
+        echo(f"Time: about {duration(estimate.seconds)}{cost} (basis: {estimate.basis})")
     elif estimate is not None:
-        click.echo(f"Time: not estimated from earlier runs ({estimate.basis})")
+        echo(f"Time: not estimated from earlier runs ({estimate.basis})")
     p = view.prediction
     if p is not None:
         when = f"{duration(p.total_seconds)}" if p.total_seconds else "no time (no throughput for it)"
         cost = f", {p.cost_usd:.2f} USD" if p.cost_usd is not None else ""
-        click.echo(f"Predicted on {p.gpu['name']}: peak VRAM {p.peak_vram_gib:.1f} GiB of {p.gpu['memory_gib']:g} "
+        echo(f"Predicted on {p.gpu['name']}: peak VRAM {p.peak_vram_gib:.1f} GiB of {p.gpu['memory_gib']:g} "
                    f"({p.verdict.replace('_', ' ')}), {when}{cost}")
-        click.echo(f"  basis: VRAM {p.basis['peak_vram_gib']}; speed {p.basis['s_per_it']}")
+        echo(f"  basis: VRAM {p.basis['peak_vram_gib']}; speed {p.basis['s_per_it']}")
     if view.gpu_note:
-        click.echo(f"  note: {view.gpu_note}")
+        echo(f"  note: {view.gpu_note}")
 
 
 def _grouped_findings(findings) -> list[str]:
