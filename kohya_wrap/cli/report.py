@@ -38,7 +38,7 @@ def report(targets, from_log, tensorboard, out_dir, open_browser, as_json):
     if from_log:
         logs = [Path(t) for t in targets]
         out_dir = out_dir or Path.cwd() / f"{logs[0].stem}-report"
-        html = report_from_log(logs, out_dir, tensorboard)
+        html = _written(report_from_log, logs, out_dir, tensorboard, where=out_dir)
         job_dir = html.parent
         summary = json.loads((job_dir / "summary.json").read_text(encoding="utf-8"))
     else:
@@ -46,13 +46,27 @@ def report(targets, from_log, tensorboard, out_dir, open_browser, as_json):
             raise KohyaWrapError("Give exactly one JOB (--tensorboard and --out go with --from-log).",
                                  hint="kohya-wrap report JOB, or kohya-wrap report --from-log LOGFILE...")
         job_dir = _job_dir(targets[0])
-        summary = write_reports(job_dir)
+        summary = _written(write_reports, job_dir)
     if as_json:
         echo_json(summary)
     else:
         echo(_short(summary, job_dir))
     if open_browser:
         click.launch(str(job_dir / "report.html"))
+
+
+def _written(write, *args, where: Path | None = None):
+    """Run a report writer; a disk that refuses the write (full, read-only) is one clear error, not a traceback."""
+    from kohya_wrap.runner.disk import write_failure
+
+    try:
+        return write(*args)
+    except OSError as error:
+        failure = write_failure(error, Path(where or args[0]))
+        if failure is None:
+            raise
+        raise KohyaWrapError(f"Cannot write the report: {failure[1]}.",
+                             hint="free some space (or make the folder writable) and run the report again") from None
 
 
 def _job_dir(ref: str) -> Path:
