@@ -19,7 +19,9 @@ from kohya_wrap.cli.common import CONTEXT_SETTINGS
               help="On SIGTERM/Ctrl-C: stop the running job and put it back in the queue, or stop it for good.")
 @click.option("--poll", "poll_s", type=float, default=5.0, show_default=True,
               help="Seconds between looks at an empty queue.")
-def worker(gpu, continue_on_error, once, drain, on_term, poll_s):
+@click.option("--retry-lost", type=click.IntRange(0, 100), default=0, show_default=True, metavar="N",
+              help="Queue a job lost mid-run again (resuming from its last state) until it had N attempts.")
+def worker(gpu, continue_on_error, once, drain, on_term, poll_s, retry_lost):
     """Claim the next queued job, run it, record it; repeat. Start one worker per GPU; workers on
     several machines can share one queue through KOHYA_WRAP_DB.
 
@@ -39,7 +41,7 @@ def worker(gpu, continue_on_error, once, drain, on_term, poll_s):
 
     require_backend()  # a worker without sd-scripts could only wait, or fail every job it claims
     options = WorkerOptions(gpu=gpu, continue_on_error=continue_on_error, once=once, drain=drain,
-                            on_term=on_term, poll_s=poll_s)
+                            on_term=on_term, poll_s=poll_s, retry_lost=retry_lost)
     runner = Worker(open_registry(), options, say=lambda text: click.echo(text, err=True))
     runner.install_signal_handlers()
     click.echo(f"worker {runner.id}: waiting for jobs" + ("" if not drain else " (until the queue is empty)"),
