@@ -35,7 +35,7 @@ def queue():
 @click.option("--sweep", "sweeps", multiple=True, metavar="KEY=V1,V2,...",
               help="One job per value (repeat for a grid of every combination).")
 @click.option("--priority", type=int, default=0, show_default=True, help="Higher runs first.")
-@click.option("--force", is_flag=True, help="Queue even when the estimate is over a cost/time limit.")
+@click.option("--over-limit", "force", is_flag=True, help="Queue even when the estimate is over a cost/time limit (the guards still stop the run at the limit).")
 @click.option("--runs", "runs_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where to create the job folders [default: the kohya-wrap runs folder].")
 @json_option
@@ -43,7 +43,7 @@ def add(source, overrides, dataset, model, reg, name, sweeps, priority, force, r
     """Prepare one job (or one per sweep value) and queue it.
 
     Each job folder is rendered and checked now; a job whose estimated cost or time is over its
-    [limits] is refused (exit 3) unless --force.
+    [limits] is refused (exit 3) unless --over-limit.
 
     \b
     Example:

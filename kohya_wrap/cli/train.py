@@ -26,7 +26,7 @@ STATUS_EXIT = {"succeeded": 0, "failed": EXIT_FAILED, "cancelled": EXIT_INTERRUP
 @click.option("--resume", "resume_job", help="Continue JOB from its latest saved state.")
 @click.option("--runs", "runs_dir", type=click.Path(path_type=Path, resolve_path=True),
               help="Where job folders go.")  # absolute: the trainer runs in the backend's folder
-@click.option("--force", is_flag=True, help="Start even if the cost estimate exceeds limits.max_cost_usd.")
+@click.option("--over-limit", "force", is_flag=True, help="Start even if the estimate is over [limits] (the guards still stop the run at the limit).")
 @click.option("--gpu", "gpu_name", metavar="NAME", help="GPU the estimate is for (4090, h100, ...; default: this "
               "machine's, else the preset's meta.vram_gb).")
 def train(preset, overrides, dataset, reg, model, name, example, dry_run, resume_job, runs_dir, force, gpu_name):

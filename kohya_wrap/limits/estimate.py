@@ -77,10 +77,10 @@ def check_estimate(
     if over and not force:
         raise LimitReached(
             "Refusing to start: " + "; ".join(over) + f" (basis: {est.basis})",
-            hint="raise the limit, lower max_train_steps, or pass --force to start anyway "
+            hint="raise the limit, lower max_train_steps, or pass --over-limit to start anyway "
             "(the guard still stops the run at the limit)",
         )
-    return [f"starting despite {text} (--force)" for text in over]
+    return [f"starting despite {text} (--over-limit)" for text in over]
 
 
 def preflight(

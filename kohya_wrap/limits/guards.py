@@ -64,7 +64,7 @@ class _RunClock:
 
 def _measured_message(what: str, steps: int) -> str:
     return (f"{what}, measured over the first {steps} steps (no earlier job to estimate from; "
-            "start with --force to run anyway)")
+            "start with --over-limit to run anyway)")
 
 
 class CostGuard:
@@ -171,7 +171,7 @@ class FlagGuard:
 def guards_for_limits(limits: dict, hourly_usd: float | None, *, measure_steps: int | None = None) -> list:
     """The guards a job's [limits] section asks for (hourly_usd from limits.prices.hourly_rate).
     measure_steps: set it (MEASURE_STEPS) when no estimate was possible before launch and the user
-    did not --force: the run's own first steps then decide."""
+    did not pass --over-limit: the run's own first steps then decide."""
     from kohya_wrap.errors import ConfigError, ConfigIssue
 
     guards: list = []

@@ -110,7 +110,7 @@ def plan_limits(registry, job_dir: Path, *, force: bool = False, recorded: dict 
                 queued: bool = False) -> LimitsPlan:
     """Estimate (or, for a queued job, take the one recorded when it was queued) and build the guards.
 
-    With no estimate possible and no --force, the run's own first steps are the measurement: the guards
+    With no estimate possible and no --over-limit, the run's own first steps are the measurement: the guards
     then stop it as soon as the projection is over a limit. A job queued with no estimate at all (put in
     the queue by hand, not by `queue add`) is not measured: its guards stop it at the limits."""
     folder = jobfolder.read(job_dir)

@@ -169,3 +169,17 @@ def test_backend_install_plan_names_opencv_headless_only(cli):
     assert result.exit_code == 0, result.output
     opencv = [r for r in json.loads(result.output)["requirements"] if r.startswith("opencv")]
     assert opencv and all(r.startswith("opencv-python-headless") for r in opencv)
+
+
+def test_force_means_overwrite_everywhere_and_over_limit_means_start_anyway(cli):
+    from kohya_wrap.cli import cli as group
+
+    meanings = {}
+    for path in (("presets", "cp"), ("import", "preset"), ("train",), ("queue", "add")):
+        command = group
+        for part in path:
+            command = command.get_command(None, part) if hasattr(command, "get_command") else None
+        names = {opt for param in command.params for opt in getattr(param, "opts", [])}
+        meanings[" ".join(path)] = ("--force" in names, "--over-limit" in names)
+    assert meanings == {"presets cp": (True, False), "import preset": (True, False),
+                        "train": (False, True), "queue add": (False, True)}

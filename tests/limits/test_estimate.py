@@ -49,9 +49,9 @@ def test_over_the_cost_limit_is_refused_with_exit_code_3():
     with pytest.raises(LimitReached) as caught:
         check_estimate(est, max_cost_usd=5.0)
     assert caught.value.exit_code == EXIT_LIMIT
-    assert "6.00 USD > limits.max_cost_usd 5 USD" in caught.value.message and "--force" in caught.value.hint
+    assert "6.00 USD > limits.max_cost_usd 5 USD" in caught.value.message and "--over-limit" in caught.value.hint
     assert check_estimate(est, max_cost_usd=5.0, force=True) == [
-        "starting despite estimated cost 6.00 USD > limits.max_cost_usd 5 USD (--force)"]
+        "starting despite estimated cost 6.00 USD > limits.max_cost_usd 5 USD (--over-limit)"]
     assert check_estimate(est, max_cost_usd=7.0) == []
 
 

@@ -100,7 +100,7 @@ def test_without_history_the_first_steps_decide_once():
     requests = _steps(guard, 10.0, 5)
     assert requests[:3] == [None, None, None]
     assert requests[3].cause == COST_LIMIT and "projected cost 10.00 USD > max_cost_usd 1 USD" in requests[3].message
-    assert "first 3 steps" in requests[3].message and "--force" in requests[3].message
+    assert "first 3 steps" in requests[3].message and "--over-limit" in requests[3].message
     assert requests[4] is None  # decided once; the plain limit still applies later
 
 

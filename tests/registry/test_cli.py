@@ -79,8 +79,8 @@ def test_queue_add_refuses_over_the_estimate_unless_forced(cli, standin, finishe
     limits = ["limits.max_cost_usd=0.01", "limits.gpu_hourly_usd=36"]
     refused = _add(cli, standin, *limits)
     assert refused.exit_code == 3 and "Refusing to start: estimated cost" in refused.output
-    assert "--force" in refused.output and sorted(paths.runs_dir().iterdir()) == before
-    forced = _add(cli, standin, *limits, "--force", "--json")
+    assert "--over-limit" in refused.output and sorted(paths.runs_dir().iterdir()) == before
+    forced = _add(cli, standin, *limits, "--over-limit", "--json")
     assert forced.exit_code == 0
     [job] = json.loads(forced.output)
     estimate = read_meta(paths.runs_dir() / job["id"])["estimate"]

@@ -42,7 +42,7 @@ def test_foreground_run_is_recorded_and_stopped_by_the_cost_limit(standin_env, m
     env = {**os.environ, "STANDIN_SECONDS": "30"}
     done = subprocess.run([sys.executable, "-m", "kohya_wrap", "train", "sdxl-style", "--example", "--model",
                            str(model_file), *STANDIN_OVERRIDES, "limits.max_cost_usd=0.02",
-                           "limits.gpu_hourly_usd=36", "launch.grace_seconds=2", "--force"],
+                           "limits.gpu_hourly_usd=36", "launch.grace_seconds=2", "--over-limit"],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 3, done.stdout + done.stderr
     assert "cost_limit" in done.stdout
