@@ -59,7 +59,6 @@ def update_model_entry(job_dir: Path, file_name: str, **fields) -> dict:
 
 
 DRY_RUN_KEY = "dry_run"
-_LAUNCHED = ("train.log", "events.jsonl", "summary.json")
 
 
 def is_dry_run(job_dir: Path) -> bool:
@@ -68,4 +67,6 @@ def is_dry_run(job_dir: Path) -> bool:
         marked = DRY_RUN_KEY in read_meta(job_dir)
     except (OSError, ValueError):
         return False
-    return marked and not any((Path(job_dir) / name).exists() for name in _LAUNCHED)
+    from kohya_wrap.job.folder import EVENTS, SUMMARY, TRAIN_LOG
+
+    return marked and not any((Path(job_dir) / name).exists() for name in (TRAIN_LOG, EVENTS, SUMMARY))

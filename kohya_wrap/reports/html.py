@@ -171,8 +171,6 @@ def _samples(summary: dict, job_dir: Path) -> str:
 
 def latest_validation(job_dir: Path) -> tuple[dict, Path] | None:
     """The newest `kohya-wrap validate` record of this job, and its run folder."""
-    import json
-
     runs = sorted(Path(job_dir).glob("validation/*/validation.json"), key=lambda p: p.stat().st_mtime)
     for path in reversed(runs):
         try:
@@ -191,8 +189,8 @@ def _validation(job_dir: Path) -> str:
     lines += [f"<p class=\"bad\">{escape(str(problem))}</p>" for problem in record.get("problems") or []]
     grid = run_dir / "grid.png"
     if grid.is_file():
-        data = _thumbnail(grid) if grid.stat().st_size > EMBED_BUDGET // 4 else grid.read_bytes()
-        mime = "image/jpeg" if grid.stat().st_size > EMBED_BUDGET // 4 else "image/png"
+        large = grid.stat().st_size > EMBED_BUDGET // 4
+        data, mime = (_thumbnail(grid), "image/jpeg") if large else (grid.read_bytes(), "image/png")
         uri = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
         lines.append(f'<figure><img src="{uri}" alt="validation grid" style="max-width:100%">'
                      "<figcaption>rows: prompts x seeds; columns: base and each strength / LoRA</figcaption></figure>")

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from kohya_wrap.tomlcompat import tomllib
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 
@@ -43,26 +41,6 @@ def read_scalars(logdir: Path | None) -> tuple[list[dict], str | None]:
         return [], f"{error.message}; loss and speed come from the training log instead"
     return [{"tag": p.tag, "step": int(p.step), "value": float(p.value), "wall_time": float(p.wall_time),
              "run": getattr(p, "run", "")} for p in points], None
-
-
-def read_toml(path: Path) -> dict:
-    if not path.is_file():
-        return {}
-    with path.open("rb") as handle:
-        return tomllib.load(handle)
-
-
-def read_json(path: Path) -> dict:
-    if not path.is_file():
-        return {}
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def flat_args(job_dir: Path) -> dict:
-    """sd-scripts arguments from args.toml, sections flattened the way sd-scripts does (later key wins)."""
-    from kohya_wrap.job.folder import read_args
-
-    return read_args(job_dir)
 
 
 def resolve_path(job_dir: Path, value: str) -> Path:

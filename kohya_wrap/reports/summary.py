@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 from kohya_wrap.fileio import write_json_atomic
+from kohya_wrap.job.folder import read_args
 from kohya_wrap.reports import inputs, metrics, timing
 from kohya_wrap.artifacts.lora import LoraFileError, inspect_lora
 from kohya_wrap.logs.tail import log_tail
@@ -24,7 +25,7 @@ def build_summary(job_dir: Path, events: list[dict] | None = None, outcome: dict
         scalars, problem = inputs.read_scalars(tensorboard if tensorboard is not None else job_dir / "logs")
     scalars = metrics.global_steps(scalars, events)
     groups = metrics.by_tag(scalars)
-    args = inputs.flat_args(job_dir)
+    args = read_args(job_dir)
     finals = {Path(e["path"]).name for e in events if e.get("type") == "saved" and e.get("final") and e.get("path")}
     outputs = [_output_entry(path, job_dir, args.get("output_name"), path.name in finals)
                for path in inputs.output_files(job_dir, events)]

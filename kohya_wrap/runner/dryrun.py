@@ -14,7 +14,6 @@ from kohya_wrap.job.meta import DRY_RUN_KEY, is_dry_run, update_meta
 __all__ = ["DRY_RUN_KEY", "is_dry_run"]
 
 # registry.json of a folder rendered by a dry run: {"dry_run": {"at": <unix time>}}; never launched
-LAUNCHED = (jobfolder.TRAIN_LOG, jobfolder.EVENTS, jobfolder.SUMMARY)
 
 
 @dataclass

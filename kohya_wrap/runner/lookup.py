@@ -15,7 +15,7 @@ def lora_path(ref: str) -> str:
     if Path(ref).expanduser().exists() or "/" in ref or ref.endswith(".safetensors"):
         return ref  # a path (present or not: the library names what is missing)
     from kohya_wrap.registry.db import open_registry
-    from kohya_wrap.registry.models import ModelNotFound, file_name, get_version
+    from kohya_wrap.registry.models import ModelNotFound, file_name, file_path, get_version
 
     try:
         return str(jobfolder.find(ref))
@@ -26,9 +26,7 @@ def lora_path(ref: str) -> str:
             row = get_version(open_registry(), ref)
         except ModelNotFound:
             raise error from None
-    from urllib.parse import unquote, urlparse
-
-    path = Path(unquote(urlparse(row["uri"]).path))
+    path = file_path(row["uri"])
     return str(path) if path.is_file() else file_name(row["uri"])
 
 

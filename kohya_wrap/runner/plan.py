@@ -10,6 +10,7 @@ from kohya_wrap.job import folder as jobfolder
 from kohya_wrap.job.cost import job_rate
 from kohya_wrap.limits.estimate import Estimate, check_estimate, preflight
 from kohya_wrap.limits.guards import MEASURE_STEPS, guards_for_limits
+from kohya_wrap.registry.rows import leaf
 
 
 @dataclass
@@ -49,7 +50,7 @@ def estimate_job(registry, job_dir: Path, *, force: bool = False) -> LimitsPlan:
     Earlier runs with the same settings on the same GPU come first; without them, the prediction for the
     job's GPU (kohya-wrap estimate's model, calibrated by whatever runs there are) is the estimate."""
     folder = jobfolder.read(job_dir)
-    steps = _leaf(folder.config, "max_train_steps")
+    steps = leaf(folder.config, "max_train_steps")
     history = _history(registry)
     estimate, _ = preflight(folder.config, steps, history, gpu_name=folder.gpu_name, force=True)
     prediction = None
@@ -136,15 +137,3 @@ def plan_limits(registry, job_dir: Path, *, force: bool = False, recorded: dict 
 def _limited(config: dict) -> bool:
     limits = config.get("limits", {})
     return limits.get("max_cost_usd") is not None or limits.get("max_hours") is not None
-
-
-def _leaf(config: dict, key: str):
-    """First value named key anywhere in the nested config (sections are for readability only)."""
-    for value in config.values():
-        if isinstance(value, dict):
-            if key in value and not isinstance(value[key], dict):
-                return value[key]
-            found = _leaf(value, key)
-            if found is not None:
-                return found
-    return config.get(key)
