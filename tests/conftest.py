@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -55,3 +56,12 @@ def model_file(tmp_path) -> Path:
     from tests.fake_model import write_fake_sdxl
 
     return write_fake_sdxl(tmp_path / "base.safetensors")
+
+
+@pytest.fixture
+def sd_scripts_root() -> Path:
+    """The real sd-scripts checkout of backend-marked tests (skipped without KOHYA_WRAP_SD_SCRIPTS)."""
+    root = os.environ.get("KOHYA_WRAP_SD_SCRIPTS")
+    if not root:
+        pytest.skip("KOHYA_WRAP_SD_SCRIPTS is not set")
+    return Path(root)

@@ -96,13 +96,3 @@ def test_the_committed_table_is_what_the_script_makes_of_the_checkout(tmp_path, 
     made = run_script(sd_scripts_root, tmp_path / "table.json")
     committed = json.loads(TABLE.read_text(encoding="utf-8"))
     assert {**made, "commit": committed["commit"]} == committed
-
-
-@pytest.fixture
-def sd_scripts_root() -> Path:
-    import os
-
-    root = os.environ.get("KOHYA_WRAP_SD_SCRIPTS")
-    if not root:
-        pytest.skip("KOHYA_WRAP_SD_SCRIPTS is not set")
-    return Path(root)

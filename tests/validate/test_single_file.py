@@ -93,11 +93,3 @@ def test_a_single_file_checkpoint_renders_like_its_diffusers_folder(tiny, small_
                            python=PYTHON)
     assert [i["sha256"] for i in from_file] == [i["sha256"] for i in from_folder]
     assert Path(from_file[0]["path"]).read_bytes() == Path(from_folder[0]["path"]).read_bytes()
-
-
-@pytest.fixture
-def sd_scripts_root() -> Path:
-    root = os.environ.get("KOHYA_WRAP_SD_SCRIPTS")
-    if not root:
-        pytest.skip("KOHYA_WRAP_SD_SCRIPTS is not set")
-    return Path(root)
