@@ -15,6 +15,8 @@ from kohya_wrap.errors import BackendError
 from kohya_wrap.fileio import write_bytes_atomic
 
 APPLIED, NOT_APPLIED, PARTLY, ANCHOR_MISSING = "applied", "not applied", "partly applied", "anchor missing"
+RESUME_PATCH = "0003-resume-keeps-step-count.patch"
+KEPT, RESTARTS, UNKNOWN = "kept", "restarts", "unknown"  # what a checkout's step counter does on --resume
 
 
 @dataclass(frozen=True)
@@ -159,6 +161,28 @@ def _write_keep_mode(target: Path, text: str) -> None:
     mode = target.stat().st_mode
     write_bytes_atomic(target, text.encode("utf-8"))
     os.chmod(target, mode)
+
+
+def resume_counting(root: Path) -> str:
+    """KEPT: this checkout keeps counting from the state's step on --resume (our patch 0003 is applied);
+    RESTARTS: it is sd-scripts' own text, which starts again at step 0; UNKNOWN: not that file at all."""
+    patch = next((p for p in load_patches() if p.name == RESUME_PATCH), None)
+    if patch is None:
+        return UNKNOWN
+    [status] = plan_patches(root, [patch])
+    return {APPLIED: KEPT, NOT_APPLIED: RESTARTS}.get(status.status, UNKNOWN)
+
+
+def upstream_text(root: Path, name: str, patches: list[Patch] | None = None) -> str | None:
+    """A checkout's file with every hunk of our patches that is applied put back to sd-scripts' text."""
+    text = _read(Path(root), name)
+    if text is None:
+        return None
+    for patch in load_patches() if patches is None else patches:
+        if patch.file == name:
+            for hunk in patch.hunks:
+                text = text.replace(hunk.replace, hunk.anchor, 1)
+    return text
 
 
 def explains_change(root: Path, name: str, original: bytes, patches: list[Patch] | None = None) -> bool:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kohya_wrap import paths
+from kohya_wrap.backend.patches import upstream_text
 from kohya_wrap.errors import BackendError
 from kohya_wrap.tomlcompat import tomllib
 
@@ -52,12 +53,11 @@ def git_blob_id(data: bytes) -> str:
 
 
 def fingerprint_mismatches(root: Path, pin: Pin) -> list[str]:
-    """Fingerprinted files whose content differs from the pin (missing files included)."""
+    """Fingerprinted files whose content differs from the pin (missing files included); a file that differs only
+    by our own applied patches (vendor/patches) matches."""
     bad = []
     for name, blob in pin.fingerprint.items():
-        try:
-            if git_blob_id((root / name).read_bytes()) != blob:
-                bad.append(name)
-        except OSError:
+        text = upstream_text(Path(root), name)
+        if text is None or git_blob_id(text.encode("utf-8")) != blob:
             bad.append(name)
     return bad

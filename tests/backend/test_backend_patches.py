@@ -102,10 +102,13 @@ def test_user_edit_is_not_explained_by_patches(tree):
 def test_shipped_patches_parse_and_say_why():
     shipped = patches.load_patches()
     assert [p.name for p in shipped] == ["0001-train-util-commit-without-git.patch",
-                                        "0002-model-spec-commit-without-git.patch"]
+                                        "0002-model-spec-commit-without-git.patch",
+                                        "0003-resume-keeps-step-count.patch"]
     for patch in shipped:
         assert patch.why and not patch.required and patch.hunks
-        assert "KOHYA_WRAP_BACKEND_COMMIT" in patch.hunks[0].replace
+    assert all("KOHYA_WRAP_BACKEND_COMMIT" in patch.hunks[0].replace for patch in shipped[:2])
+    assert (shipped[2].file, len(shipped[2].hunks)) == ("train_network.py", 4)
+    assert "global_step = resumed_global_step" in shipped[2].hunks[1].replace
 
 
 def _pinned_upstream(root: Path, name: str) -> bytes:
