@@ -28,6 +28,7 @@ PATTERNS = [
     r"(?P<resume>load train state from (?P<rs_path>[^\n]+?)/train_state\.json: "
     r"\{'current_epoch': (?P<rs_epoch>\d+), 'current_step': (?P<rs_step>\d+)\})",
     r"(?P<skip>skipping \d+ steps / |steps from the state is ignored because initial_step)",
+    r"(?P<kept>kohya-wrap: resumed run continues at global step \d+)",
     r"(?P<skip_epoch>skipping epoch (?P<sk_epoch>\d+) because initial_step)",
     r"(?P<load>loading model for process|load StableDiffusion checkpoint|load Diffusers pretrained models)",
     r"(?P<caching>caching latents|caching Text Encoder outputs)",
@@ -114,6 +115,9 @@ class MessageRules:
 
     def _on_skip(self, m, text, source):
         self._skip = True
+
+    def _on_kept(self, m, text, source):
+        self._kept = True  # vendor/patches/0003: the trainer's own step numbers are the run's
 
     def _on_skip_epoch(self, m, text, source):
         epochs = self._config.get("epochs")

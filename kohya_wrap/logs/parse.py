@@ -24,7 +24,7 @@ class LogParser(MessageRules):
     A step event is emitted once per step value, when the bar moves on (or training ends), with the values of
     that step's last redraw: tqdm shows a step's own avr_loss only in its last redraw. When a run resumes from a
     state and sd-scripts restarts its step counter, step numbers are shifted by the state's step (step_offset
-    None = decide from the log; an int forces it).
+    None = decide from the log; an int forces it, unless the log says the counter was kept: vendor/patches/0003).
 
     Event time `t`: the `now` given with the bytes (live); for a log read later, the latest time the log shows
     (rich timestamps; for steps, the training bar's start plus its elapsed time); 0 when it shows none.
@@ -41,6 +41,7 @@ class LogParser(MessageRules):
         self._ts: float | None = None  # latest rich timestamp
         self._ts_cache: dict[str, float] = {}
         self._forced_offset, self._offset, self._resume, self._skip = step_offset, None, None, False
+        self._kept = False  # the log says the trainer kept counting from the state's step
         self._config: dict = {}
         self._phases: set[str] = set()
         self._bar = None  # (match, t_now, t_log) of the current step's latest redraw
@@ -202,7 +203,7 @@ class LogParser(MessageRules):
         match, now, log_t = current
         values = bar_values(match)
         step = values["n"] + self._resume_offset()
-        if values["n"] < 1 or step == self._emitted_step:
+        if values["n"] < 1 or step == self._emitted_step or step <= self._resumed_at():
             return
         self._emitted_step = step
         if now is None:
@@ -217,12 +218,17 @@ class LogParser(MessageRules):
                    s_per_it=values.get("s_per_it"), eta_s=values["eta_s"], elapsed_s=values["elapsed_s"],
                    nonfinite=bad or None)
 
+    def _resumed_at(self) -> int:
+        """The state's step after a resume: a bar that starts there (patch 0003) draws it before any new step."""
+        return self._resume["step"] if self._resume is not None and self._kept else 0
+
     def _resume_offset(self) -> int:
         """Steps done before this run, decided once at the first step, sample or save after a resume."""
         if self._offset is None and self._resume is not None:
-            # sd-scripts restarts its counter at 0 unless it skips batches itself (skip_until_initial_step)
-            found = 0 if self._skip else self._resume["step"]
-            self._offset = found if self._forced_offset is None else self._forced_offset
+            # sd-scripts restarts its counter at 0 unless it skips batches itself (skip_until_initial_step) or runs
+            # with our patch 0003; what the log says it did beats the offset the caller expected
+            found = 0 if self._skip or self._kept else self._resume["step"]
+            self._offset = found if self._forced_offset is None or self._kept else self._forced_offset
             resume = self._resume
             self._emit("resumed", resume["t"], state=resume["state"], epoch=resume["epoch"], step=resume["step"],
                        step_offset=self._offset)

@@ -5,7 +5,7 @@ tests/fixtures; the only change to those bytes is the captured run's output fold
 job's output_dir so that the `saving checkpoint:` paths point at the files it writes.
 
 Environment:
-  STANDIN_SCENARIO  simple | resume | skip-variant | <failed-run name in sdxl-cpu-run/failed-runs>
+  STANDIN_SCENARIO  simple | resume | skip-variant | kept-{walk,ga}-{1,2} | <failed-run name in sdxl-cpu-run/failed-runs>
   STANDIN_SECONDS   total replay time (default 2.0), distributed like the real run's step timing
   STANDIN_IGNORE    comma list of INT,TERM to ignore (to test escalation to SIGKILL)
   STANDIN_NAN       1: saved LoRA files contain NaN (what sd-scripts writes after avr_loss=nan)
@@ -29,6 +29,13 @@ SCENARIOS = {
     "skip-variant": (FIXTURES / "sdxl-cpu-run-resume" / "variant-skip_until_initial_step",
                      b"/tmp/sdxl_runs2/resume-skip/output", 0),
 }
+# runs captured through kohya-wrap (one merged train.log per launch), with patch 0003 applied
+KEPT = FIXTURES / "sdxl-cpu-run-resume-kept"
+KEPT_OUTPUT = {"walk": b"/tmp/cap/home/runs/20261201-120927-walk-8486/output",
+               "ga": b"/tmp/cap2/home/runs/20261201-121607-ga-6550/output"}
+for _run, _output in KEPT_OUTPUT.items():
+    for _launch in (1, 2):
+        SCENARIOS[f"kept-{_run}-{_launch}"] = (KEPT / _run / f"launch{_launch}", _output, 0)
 FAILED_EXIT = {"fail_bad_folder_name": 0, "fail_missing_model": 1, "fail_unknown_argument": 1,
                "fail_memory_limit_ulimit_v20GB": 1, "fail_memory_limit_ulimit_v12GB": 1}
 STEP_BAR = re.compile(rb"steps:\s+\d+%.*?\|\s*(\d+)/(\d+) \[(\d+):(\d+)")
@@ -115,8 +122,9 @@ def on_line(line: bytes, output_dir: Path, source: Path, nan: bool) -> None:
 
 
 def copy_tensorboard(source: Path, logging_dir: Path) -> None:
-    for event_file in (source / "tensorboard").rglob("events.out.tfevents.*"):
-        target = logging_dir / event_file.relative_to(source / "tensorboard")
+    folder = source / "tensorboard" if (source / "tensorboard").is_dir() else source / "logs"
+    for event_file in folder.rglob("events.out.tfevents.*"):
+        target = logging_dir / event_file.relative_to(folder)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(event_file.read_bytes())
 
@@ -135,8 +143,10 @@ def main() -> int:
     output_dir.mkdir(parents=True, exist_ok=True)
     if scenario in SCENARIOS:
         source, old_prefix, code = SCENARIOS[scenario]
-        stdout = (source / "stdout.log").read_bytes().replace(old_prefix, str(output_dir).encode())
-        stderr = (source / "stderr.log").read_bytes().replace(old_prefix, str(output_dir).encode())
+        merged_log = source / "train.log"  # stdout and stderr as one stream: replayed on stdout
+        stdout = (merged_log if merged_log.is_file() else source / "stdout.log").read_bytes()
+        stderr = b"" if merged_log.is_file() else (source / "stderr.log").read_bytes()
+        stdout, stderr = (data.replace(old_prefix, str(output_dir).encode()) for data in (stdout, stderr))
     else:
         source = FIXTURES / "sdxl-cpu-run/failed-runs"
         stdout = (source / f"{scenario}.stdout.log").read_bytes()
