@@ -6,7 +6,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from kohya_wrap.registry.models import file_name
+from kohya_wrap.registry.models import file_path
 
 
 def when(t: float | None) -> str:
@@ -43,6 +43,17 @@ def job_json(row: dict, *, with_config: bool = False) -> dict:
     return {k: v for k, v in row.items() if with_config or k != "config"}
 
 
+def _where(uri: str, job_dir: str | None) -> str:
+    """A version's file: its name in the job's output/, its path inside the job folder elsewhere (an earlier
+    attempt's attempts/<n>/output/), else where it lies."""
+    path = file_path(uri)
+    try:
+        inside = path.relative_to(job_dir) if job_dir else None
+    except ValueError:
+        return str(path)
+    return path.name if inside is None or inside.parent.as_posix() == "output" else inside.as_posix()
+
+
 def job_details(row: dict, versions: list[dict]) -> str:
     end = row["ended_at"] or (time.time() if row["status"] == "running" else None)
     wall = None if not row["started_at"] or not end else end - row["started_at"]
@@ -63,7 +74,7 @@ def job_details(row: dict, versions: list[dict]) -> str:
     lines = [f"{k.ljust(width)}  {v}" for k, v in fields if v not in (None, "")]
     if versions:
         lines.append("models:")
-        lines += [f"  {v['model_name']}:v{v['version']}  step {v['step']}  {file_name(v['uri'])}"
+        lines += [f"  {v['model_name']}:v{v['version']}  step {v['step']}  {_where(v['uri'], row['job_dir'])}"
                   + (f"  PROBLEM: {v['problem']}" if v["problem"] else "") for v in versions]
     if row["status"] not in ("succeeded", "running", "queued") and row["job_dir"]:
         lines += failure_details(Path(row["job_dir"]))

@@ -118,7 +118,7 @@ def _run(job_dir: Path, *, force: bool, resume=None):
     from kohya_wrap.cli.progress import ProgressView
     from kohya_wrap.runner import train as train_flow
 
-    plan = train_flow.plan(job_dir, force=force)
+    plan = train_flow.plan(job_dir, force=force, resume=resume)
     if plan.limited:
         echo(f"Estimate: {plan.estimate.basis}")
         for warning in plan.warnings:

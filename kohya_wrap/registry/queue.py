@@ -82,10 +82,11 @@ def folder_problem(job_dir: Path, error: BaseException) -> tuple[str, str]:
     return "damaged_job", f"its job folder cannot be written ({getattr(error, 'strerror', None) or error}: {job_dir})"
 
 
-def _archive_attempt(job_dir: Path, attempt: int) -> Path | None:
-    """Move the last attempt's files (its LoRAs and states in output/ too) to attempts/<n>/, a number no
-    earlier attempt used, and re-key their registry.json entries: attempts never overwrite each other."""
-    present = [name for name in ATTEMPT_FILES if (job_dir / name).exists()]
+def archive_attempt(job_dir: Path, attempt: int, names: list[str] | None = None) -> Path | None:
+    """Move the last attempt's files (by default all of them, its LoRAs and states in output/ too; else the
+    NAMES given, relative to the job folder) to attempts/<n>/, a number no earlier attempt used, and re-key
+    their registry.json entries: attempts never overwrite each other."""
+    present = [name for name in (ATTEMPT_FILES if names is None else names) if (job_dir / name).exists()]
     if not present:
         return None
     number = max(attempt, 1)
@@ -94,6 +95,7 @@ def _archive_attempt(job_dir: Path, attempt: int) -> Path | None:
     target = job_dir / "attempts" / str(number)
     target.mkdir(parents=True)
     for name in present:
+        (target / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(job_dir / name), str(target / name))
     moved = {path.name for path in (target / OUTPUT).glob("*.safetensors")}
     models = read_meta(job_dir).get("models") or {}
@@ -110,7 +112,7 @@ def requeue(registry: Registry, job_id: str, *, reason: str = "requeued", resume
     next attempt continues from the last saved state of an earlier attempt, when there is one."""
     row = get_job(registry, job_id, check=False)
     job_dir = Path(row["job_dir"])
-    _archive_attempt(job_dir, int(row.get("attempts") or 0))
+    archive_attempt(job_dir, int(row.get("attempts") or 0))
     meta = read_meta(job_dir).get("queue", {})
     enqueue(registry, job_dir, priority=int(meta.get("priority", row.get("priority") or 0)),
             now=meta.get("queued_at") or row.get("queued_at"))

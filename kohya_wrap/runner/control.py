@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from kohya_wrap.errors import KohyaWrapError
+from kohya_wrap.job import folder as jobfolder
 from kohya_wrap.job.meta import update_meta
 from kohya_wrap.launch.process import stop_group
 from kohya_wrap.registry import liveness, schema
@@ -72,8 +73,23 @@ def retry_job(registry: Registry, ref: str, *, fresh: bool = False) -> dict:
     if _trainer_alive(row):
         raise KohyaWrapError(f"Job {row['id']}'s trainer (process group {row['pgid']}) is still running.",
                              hint=f"stop it first: kohya-wrap jobs stop {row['id']}")
+    if not fresh:
+        _check_resumable(Path(row["job_dir"]))
     return requeue(registry, row["id"], reason="retried by the user" + (" (from step 0)" if fresh else ""),
                    resume=not fresh)
+
+
+def _check_resumable(job_dir: Path) -> None:
+    """Refuse now, not when a worker claims it, a resume the job's checkout would count wrongly."""
+    from kohya_wrap.job.resume import find_resume_point
+    from kohya_wrap.runner.resume import counting
+
+    output_dir, _ = jobfolder.output_target(job_dir)
+    try:
+        point = find_resume_point(output_dir)
+    except KohyaWrapError:
+        return  # no state in the last attempt: the worker looks in the earlier ones, or starts at step 0
+    counting(job_dir, jobfolder.read_args(job_dir), point)
 
 
 def mark_job(registry: Registry, ref: str, status: str) -> dict:

@@ -44,20 +44,23 @@ def _history(registry) -> list:
     return speed_history(registry) if registry is not None else []
 
 
-def estimate_job(registry, job_dir: Path, *, force: bool = False) -> LimitsPlan:
+def estimate_job(registry, job_dir: Path, *, force: bool = False, steps_done: int = 0) -> LimitsPlan:
     """The pre-launch estimate only (no guards); raises LimitReached when over a limit and not forced.
 
     Earlier runs with the same settings on the same GPU come first; without them, the prediction for the
-    job's GPU (kohya-wrap estimate's model, calibrated by whatever runs there are) is the estimate."""
+    job's GPU (kohya-wrap estimate's model, calibrated by whatever runs there are) is the estimate. A resume
+    estimates the steps left after STEPS_DONE."""
     folder = jobfolder.read(job_dir)
     steps = leaf(folder.config, "max_train_steps")
+    left = max(int(steps) - steps_done, 0) if steps else steps
     history = _history(registry)
-    estimate, _ = preflight(folder.config, steps, history, gpu_name=folder.gpu_name, force=True)
+    estimate, _ = preflight(folder.config, left, history, gpu_name=folder.gpu_name, force=True)
     prediction = None
     if estimate.seconds is None and folder.gpu_name:
         prediction = predict(folder.config, folder.gpu_name, registry=registry, allow_trace=False)
         if prediction is not None and prediction.total_seconds:
-            estimate = Estimate(prediction.total_seconds, prediction.cost_usd,
+            share = left / int(steps) if steps else 1.0
+            estimate = Estimate(prediction.total_seconds * share, _times(prediction.cost_usd, share),
                                 f"predicted for {prediction.gpu['name']}: {prediction.basis.get('s_per_it')}")
     limits = folder.config.get("limits", {})
     warnings = check_estimate(estimate, max_cost_usd=limits.get("max_cost_usd"), max_hours=limits.get("max_hours"),
@@ -65,6 +68,10 @@ def estimate_job(registry, job_dir: Path, *, force: bool = False) -> LimitsPlan:
     plan = LimitsPlan(estimate=estimate, warnings=warnings, limited=_limited(folder.config))
     plan.prediction = prediction
     return plan
+
+
+def _times(value, share: float):
+    return None if value is None else value * share
 
 
 def predict(config: dict, gpu, *, registry=None, price: float | None = None, allow_trace: bool = True,
@@ -108,7 +115,7 @@ def _facts_dict(facts) -> dict:
 
 
 def plan_limits(registry, job_dir: Path, *, force: bool = False, recorded: dict | None = None,
-                queued: bool = False) -> LimitsPlan:
+                queued: bool = False, steps_done: int = 0) -> LimitsPlan:
     """Estimate (or, for a queued job, take the one recorded when it was queued) and build the guards.
 
     With no estimate possible and no --over-limit, the run's own first steps are the measurement: the guards
@@ -126,7 +133,7 @@ def plan_limits(registry, job_dir: Path, *, force: bool = False, recorded: dict 
         plan = LimitsPlan(estimate=Estimate(None, None, "queued without an estimate"), limited=True)
         force = True
     else:
-        plan = estimate_job(registry, job_dir, force=force)
+        plan = estimate_job(registry, job_dir, force=force, steps_done=steps_done)
     rate = job_rate(folder)
     measure = MEASURE_STEPS if plan.estimate.seconds is None and not force else None
     plan.guards = guards_for_limits(folder.config.get("limits", {}), rate.usd_per_hour if rate else None,

@@ -28,8 +28,8 @@ _JOB = re.compile(r"\bJOB\b")
 
 @dataclass
 class ResumePlan:
-    """Where a resumed run continues: the job folder, the state folder, where its new log starts, and the
-    config with the resume's overrides (None without overrides) and what they change."""
+    """Where a resumed run continues: the job folder, the state folder, where its new log starts, the config
+    with the resume's overrides (None without overrides) and what they change, and how its steps are numbered."""
 
     job_dir: Path
     point: ResumePoint
@@ -37,6 +37,9 @@ class ResumePlan:
     config: object = None
     changes: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    step_offset: int = 0  # what the trainer's own step numbers need added (0 when it keeps the count)
+    keep: list[str] = field(default_factory=list)  # LoRA files the run writes again, moved to attempts/<n>/ first
+    attempt: int = 1
 
 
 def resume_plan(ref: str, runs_dir: Path | None = None, overrides=()) -> ResumePlan:
@@ -50,19 +53,57 @@ def resume_plan(ref: str, runs_dir: Path | None = None, overrides=()) -> ResumeP
         plan.config, plan.changes = _with_overrides(job_dir, list(overrides))
     args = plan.config.args() if plan.config is not None else jobfolder.read_args(job_dir)
     _check_steps_left(job_dir, args, point)
-    plan.notes += _session_notes(args, point)
+    plan.step_offset, notes = counting(job_dir, args, point)
+    plan.notes += notes
+    plan.keep = overwritten(job_dir, restarts=plan.step_offset > 0)
+    if plan.keep:
+        plan.attempt = next(n for n in range(1, 10**6) if not (job_dir / "attempts" / str(n)).exists())
+        plan.notes.append(f"{', '.join(Path(name).name for name in plan.keep)} will be written again: moved to "
+                          f"attempts/{plan.attempt}/output/ before launch, keeping its model version")
     return plan
 
 
-def _session_notes(args: dict, point: ResumePoint) -> list[str]:
-    """What sd-scripts at the pin does with a step-bounded run on --resume (measured: tests/fixtures/
-    sdxl-cpu-run-resume and the CPU walk-through): its step counter restarts at 0, so the session trains
-    max_train_steps more steps and names its checkpoints from step 1 again; epoch-bounded runs stop at the epoch."""
+def overwritten(job_dir: Path, restarts: bool) -> list[str]:
+    """The LoRA files (relative to the job folder) a resumed run writes again under the same name: the final
+    one, and the step checkpoints too when the trainer counts from step 0 again."""
+    output_dir, name = jobfolder.output_target(job_dir)
+    try:
+        output_dir.resolve().relative_to(job_dir.resolve())
+    except ValueError:
+        return []  # an output_dir outside the job folder is the user's place: sd-scripts writes there as ever
+    files = [output_dir / f"{name}.safetensors"]
+    if restarts:
+        files += sorted(output_dir.glob(f"{glob_escape(name)}-step*.safetensors"))
+    return [file.resolve().relative_to(job_dir.resolve()).as_posix() for file in files if file.is_file()]
+
+
+def glob_escape(text: str) -> str:
+    return re.sub(r"([*?[])", r"[\1]", text)
+
+
+def counting(job_dir: Path, args: dict, point: ResumePoint) -> tuple[int, list[str]]:
+    """How the trainer will number a resumed run's steps: (the offset its own numbers need, notes).
+
+    sd-scripts at the pin starts its counter at 0 again on --resume, so a step-bounded run would train
+    max_train_steps MORE steps; vendor/patches/0003 makes it carry on from the state's step. An epoch-bounded
+    run stops at its last epoch either way, so it resumes on either checkout."""
+    from kohya_wrap.backend.patches import KEPT, RESTARTS, UNKNOWN, resume_counting
+
+    root = jobfolder.read(job_dir).command.get("cwd")  # the checkout the job launches
+    how = resume_counting(Path(root)) if root else UNKNOWN
     steps = args.get("max_train_steps")
-    if args.get("max_train_epochs") or not steps:
-        return []
-    return [f"sd-scripts restarts its step counter on a resume: this run trains {steps} more steps (steps "
-            f"{point.step + 1}-{point.step + int(steps)} overall) and names its checkpoint files from step 1 again"]
+    if how == KEPT or args.get("max_train_epochs") or not steps:
+        left = f"steps {point.step + 1}-{steps}" if steps and not args.get("max_train_epochs") else "the epochs left"
+        return (0 if how == KEPT else point.step), [f"this run trains {left} of the job"]
+    if how == RESTARTS:
+        raise KohyaWrapError(
+            f"This sd-scripts checkout ({root}) starts its step counter at 0 again on --resume: resuming at step "
+            f"{point.step} with max_train_steps={steps} would train {steps} more steps (to step "
+            f"{point.step + int(steps)}), not the {int(steps) - point.step} left.",
+            hint="apply kohya-wrap's patch that keeps the count (anchor-checked, revertible): "
+                 "kohya-wrap backend patches --apply; then resume again")
+    return point.step, [f"cannot tell whether the trainer at {root} keeps its step count on --resume (it is not "
+                        f"sd-scripts' train_network.py at the pin): if it restarts at 0 it trains {steps} more steps"]
 
 
 def _with_overrides(job_dir: Path, overrides: list[str]):
@@ -136,8 +177,16 @@ def _check_steps_left(job_dir: Path, args: dict, point: ResumePoint) -> None:
                           f"max_train_steps={point.step + max(point.step // 2, 1)}")
 
 
-def apply_resume(plan: ResumePlan) -> None:
-    """Write the resume's overrides into the job folder: job.toml, then what is rendered from it."""
+def apply_resume(plan: ResumePlan, registry=None) -> None:
+    """Carry out a resume plan in the job folder: move aside the LoRA files the run writes again (their
+    versions stay), then write the overrides into job.toml and what is rendered from it."""
+    if plan.keep:
+        from kohya_wrap.registry.db import open_registry
+        from kohya_wrap.registry.jobs import register_folder
+        from kohya_wrap.registry.queue import archive_attempt
+
+        archive_attempt(plan.job_dir, plan.attempt, plan.keep)
+        register_folder(registry or open_registry(), plan.job_dir)  # the moved files keep their versions
     if plan.config is None:
         return
     from kohya_wrap.config.render import render_job_toml, render_sample_prompts

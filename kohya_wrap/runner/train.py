@@ -68,11 +68,13 @@ def dry_run_reason(dry_run_flag: bool, prepared: Prepared, model: Path | None) -
     return "; ".join(reasons) + ". Nothing was launched."
 
 
-def plan(job_dir: Path, *, force: bool = False, registry=None) -> LimitsPlan:
-    """The limits plan of a foreground run (raises LimitReached when the estimate is over a limit)."""
+def plan(job_dir: Path, *, force: bool = False, registry=None, resume: ResumePlan | None = None) -> LimitsPlan:
+    """The limits plan of a foreground run (raises LimitReached when the estimate is over a limit); a resume's
+    estimate covers the steps left."""
     from kohya_wrap.registry.db import open_registry
 
-    return plan_limits(registry or open_registry(), job_dir, force=force)
+    return plan_limits(registry or open_registry(), job_dir, force=force,
+                       steps_done=resume.point.step if resume else 0)
 
 
 def run(job_dir: Path, limits: LimitsPlan, *, sinks: Iterable[Callable[[dict], None]] = (),
@@ -86,7 +88,7 @@ def run(job_dir: Path, limits: LimitsPlan, *, sinks: Iterable[Callable[[dict], N
     recorder.start()
     outcome = run_job(job_dir, on_event=_fan_out([*sinks, recorder.on_event]), guards=limits.guards, env=env,
                       resume_state=resume.point.state_dir if resume else None,
-                      step_offset=resume.point.step if resume else 0, on_progress=on_progress)
+                      step_offset=resume.step_offset if resume else 0, on_progress=on_progress)
     recorder.finish(outcome)
     summary = jobfolder.read_json(Path(job_dir) / jobfolder.SUMMARY)
     check = None

@@ -20,6 +20,7 @@ from kohya_wrap.registry.queue import claim_next, requeue
 from kohya_wrap.registry.recorder import JobRecorder
 from kohya_wrap.runner.plan import plan_limits
 from kohya_wrap.runner.prepare import render_for_this_machine
+from kohya_wrap.runner.resume import counting
 from kohya_wrap.runner import attempts
 from kohya_wrap.runner.disk import write_failure
 from kohya_wrap.runner.supervise import run_job
@@ -128,11 +129,13 @@ class Worker:
                 self.say(f"worker {self.id}: profile: {line}")
             recorder.start(worker=self.id, gpu=self.options.gpu)
             guards = self._guards(job_dir)
-            point = attempts.resume_point(job_dir)
+            point, offset = attempts.resume_point(job_dir), 0
             if point is not None:
-                self.say(f"worker {self.id}: {row['id']} resumes from {point.state_dir} (step {point.step})")
+                offset, notes = counting(job_dir, jobfolder.read_args(job_dir), point)
+                self.say(f"worker {self.id}: {row['id']} resumes from {point.state_dir} (step {point.step}); "
+                         + "; ".join(notes))
             outcome = run_job(job_dir, on_event=self._feed(recorder, guards), guards=guards, env=env,
-                              resume_state=point.state_dir if point else None, step_offset=point.step if point else 0)
+                              resume_state=point.state_dir if point else None, step_offset=offset)
         except DiskProblem as error:
             return self._fail(recorder, f"{error.cause}: {error.message}"), error.cause
         except KohyaWrapError as error:

@@ -50,3 +50,12 @@ def test_finished_runs_on_the_gpu_calibrate_the_prediction(registry, standin):
     plain = predict(config, H100, registry=None, allow_trace=False, price=3.0)
     assert calibrated.s_per_it == pytest.approx(0.777) and "calibrated from 1 run" in calibrated.basis["s_per_it"]
     assert plain.s_per_it != pytest.approx(0.777)
+
+
+def test_a_resume_is_estimated_for_the_steps_left(registry, standin):
+    job = standin("resumed", "training.max_train_steps=2000", "limits.max_cost_usd=100", "limits.gpu_hourly_usd=3")
+    _on_gpu(job)
+    whole = estimate_job(registry, job).estimate
+    rest = estimate_job(registry, job, steps_done=1500).estimate
+    assert rest.seconds == pytest.approx(whole.seconds / 4, rel=0.01)
+    assert rest.cost == pytest.approx(whole.cost / 4, rel=0.01)
