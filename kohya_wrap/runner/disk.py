@@ -41,21 +41,29 @@ def lora_weights(args: dict) -> int:
 
 
 def _checkpoints(args: dict, steps: int, epochs: int, state: bool) -> int:
-    """How many checkpoints (or states) stay on disk: the final one plus those every N steps / epochs, at most
-    the last ones that save_last_n_* keeps (the *_state variants override them for states)."""
+    """How many checkpoints (or states) stay on disk: the final one plus those every N steps (the last step
+    included) and every N epochs (the last epoch not), less what save_last_n_* removes (the *_state variants
+    override them for states)."""
     suffix = "_state" if state else ""
     count = 1
     every = args.get("save_every_n_steps")
     if every:
-        kept = max(steps - 1, 0) // every
         last = args.get(f"save_last_n_steps{suffix}") or args.get("save_last_n_steps")
-        count += min(kept, math.ceil(last / every)) if last else kept
+        count += _kept_stepwise(steps // every, every, last)
     every = args.get("save_every_n_epochs")
     if every:
         kept = max(epochs - 1, 0) // every
         last = args.get(f"save_last_n_epochs{suffix}") or args.get("save_last_n_epochs")
         count += min(kept, last) if last else kept
     return count
+
+
+def _kept_stepwise(saves: int, every: int, last: int | None) -> int:
+    """Of SAVES checkpoints every EVERY steps, those left: at each save sd-scripts removes the one LAST + 1 steps
+    back, rounded down to a save (train_util.get_remove_step_no)."""
+    if not last:
+        return saves
+    return saves - max(0, (saves * every - last - 1) // every)
 
 
 def estimate_disk_use(args: dict, *, steps: int, epochs: int, resolution: tuple[int, int],
