@@ -36,7 +36,7 @@ def queue():
               help="One job per value (repeat for a grid of every combination).")
 @click.option("--priority", type=int, default=0, show_default=True, help="Higher runs first.")
 @click.option("--over-limit", "force", is_flag=True, help="Queue even when the estimate is over a cost/time limit (the guards still stop the run at the limit).")
-@click.option("--runs", "runs_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+@click.option("--runs", "runs_dir", type=click.Path(file_okay=False, path_type=Path, resolve_path=True), default=None,
               help="Where to create the job folders [default: the kohya-wrap runs folder].")
 @json_option
 def add(source, overrides, dataset, model, reg, name, sweeps, priority, force, runs_dir, as_json):

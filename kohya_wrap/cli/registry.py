@@ -72,7 +72,8 @@ def migrate(as_json):
 
 
 @registry.command("rebuild", context_settings=CONTEXT_SETTINGS)
-@click.option("--runs", "runs_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+@click.option("--runs", "runs_dir", type=click.Path(file_okay=False, path_type=Path, resolve_path=True),
+              default=None,
               help="Folder of job folders [default: the kohya-wrap runs folder].")
 @click.option("--prune", is_flag=True,
               help="Also delete rows of jobs whose folder no longer exists, and versions whose file is gone.")
@@ -127,7 +128,8 @@ def _move_aside(url: str) -> list[Path]:
 @registry.command("import", context_settings=CONTEXT_SETTINGS)
 @click.argument("folders", nargs=-1, required=True, metavar="DIR...",
                 type=click.Path(path_type=Path, file_okay=True, dir_okay=True))
-@click.option("--runs", "runs_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+@click.option("--runs", "runs_dir", type=click.Path(file_okay=False, path_type=Path, resolve_path=True),
+              default=None,
               help="Folder of job folders to add to [default: the kohya-wrap runs folder].")
 @json_option
 def import_runs(folders, runs_dir, as_json):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -113,3 +114,15 @@ def test_registry_commands(cli, finished, db_url):
     assert json.loads(cli("registry", "migrate", "--json").output) == {"applied": [], "schema_version": MIGRATIONS[-1].version}
     rebuilt = json.loads(cli("registry", "rebuild", "--json").output)
     assert (rebuilt["jobs"], rebuilt["versions"], rebuilt["datasets"]) == (1, 2, 1)
+
+
+def test_queue_add_with_a_relative_runs_folder_records_where_the_job_really_is(cli, standin, registry, tmp_path,
+                                                                               monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    added = _add(cli, standin, "--runs", "my-runs", "--json")
+    assert added.exit_code == 0, added.output
+    [row] = json.loads(cli("queue", "ls", "--json").output)
+    assert Path(row["job_dir"]).is_absolute() and Path(row["job_dir"]).parent == tmp_path / "my-runs"
+    monkeypatch.chdir("/")  # a worker started anywhere finds the folder
+    run_worker(registry)
+    assert json.loads(cli("jobs", "show", row["id"], "--json").output)["status"] == "succeeded"
