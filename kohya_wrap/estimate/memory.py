@@ -129,6 +129,9 @@ STEP_FLOPS_FACTOR = {True: 3.18, False: 2.19}  # forward + (recompute) + backwar
 VAE_ENCODE_FLOPS_PER_MPX = 4.88e12
 
 
+ANALYTIC = "analytic (fitted to traces at the pin; not traced for this config)"
+
+
 def analytic_profile(facts: TrainFacts) -> StepProfile:
     """The step without a trace: the arithmetic above plus activations scaled from fitted traces."""
     gc, mpx, batch = facts.gradient_checkpointing, megapixels(facts), facts.batch
@@ -152,7 +155,7 @@ def analytic_profile(facts: TrainFacts) -> StepProfile:
     return StepProfile(peak_bytes=resident + max(unet_peak, vae_peak), resident_bytes=resident,
                        after_backward_bytes=resident + grads, grad_bytes=grads,
                        flops=forward * STEP_FLOPS_FACTOR[gc] + vae_flops, forward_flops=forward + vae_flops,
-                       trainable_params=trainable, weights_bytes=weights, basis="analytic (no backend to trace)")
+                       trainable_params=trainable, weights_bytes=weights, basis=ANALYTIC)
 
 
 def step_peak_bytes(facts: TrainFacts, profile: StepProfile) -> dict[str, float]:

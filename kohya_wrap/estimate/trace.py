@@ -18,7 +18,7 @@ from kohya_wrap.fileio import write_json_atomic
 
 CHILD = Path(__file__).with_name("_trace_child.py")
 TIMEOUT_S = 600
-NO_BACKEND = "analytic (no backend to trace)"
+NO_BACKEND = memory.ANALYTIC
 
 
 class TraceFailed(KohyaWrapError):

@@ -30,14 +30,14 @@ def test_json_has_every_number_with_its_basis(cli):
     assert data["peak_vram_gib"] > 5 and data["s_per_it"] > 0 and data["cost_usd"] > 0
     for name in ("peak_vram_gib", "flops_per_step", "s_per_it", "total_seconds", "cost_usd"):
         assert data["basis"][name]
-    assert data["basis"]["flops_per_step"] == "analytic (no backend to trace)"
+    assert data["basis"]["flops_per_step"] == "analytic (fitted to traces at the pin; not traced for this config)"
 
 
 def test_without_a_backend_the_output_says_so_and_marks_the_basis(cli):
     result = cli("estimate", "sdxl-style", "--gpu", "4090")
     assert result.exit_code == 0
     assert "no sd-scripts backend is configured" in result.output
-    assert "analytic (no backend to trace)" in result.output and "fits" in result.output
+    assert "analytic (fitted to traces at the pin; not traced for this config)" in result.output and "fits" in result.output
 
 
 def test_a_run_that_does_not_fit_lists_fixes_with_overrides(cli):
