@@ -19,14 +19,14 @@ EXAMPLE = REPO / "templates" / "example-dataset"
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([0-9a-f]+)">')
 
 
-def make_client(registry, *, token: str | None = None, workers: int = 0, **settings):
+def make_client(db, *, token: str | None = None, workers: int = 0, **settings):
     """A TestClient of the app (the web tests skip without the [web] extra: see WEB_SKIP)."""
     from fastapi.testclient import TestClient
 
     from kohya_wrap.web.app import create_app
     from kohya_wrap.web.settings import WebSettings
 
-    app = create_app(WebSettings(token=token, workers=workers, worker_poll_s=0.2, **settings), registry=registry)
+    app = create_app(WebSettings(token=token, workers=workers, worker_poll_s=0.2, **settings), registry=db)
     return TestClient(app, base_url=BASE)
 
 
@@ -41,7 +41,7 @@ def login(client, token: str = TOKEN):
 
 
 @pytest.fixture
-def client(sqlite_registry):
+def client(sqlite_registry):  # noqa: F811 (fixtures imported above)
     """A token-less loopback server (the default `kohya-wrap serve`), no embedded worker."""
     with make_client(sqlite_registry) as test_client:
         test_client.headers["X-CSRF-Token"] = csrf_of(test_client)
@@ -49,14 +49,14 @@ def client(sqlite_registry):
 
 
 @pytest.fixture
-def token_client(sqlite_registry):
+def token_client(sqlite_registry):  # noqa: F811 (fixtures imported above)
     """A server with a token; not logged in."""
     with make_client(sqlite_registry, token=TOKEN) as test_client:
         yield test_client
 
 
 @pytest.fixture
-def queue_job(sqlite_registry, standin):
+def queue_job(sqlite_registry, standin):  # noqa: F811 (fixtures imported above)
     """Queue a job on the example dataset through the library, as `queue add` does; returns its row."""
     from kohya_wrap.runner.submit import add_jobs
 
@@ -68,7 +68,7 @@ def queue_job(sqlite_registry, standin):
 
 
 @pytest.fixture
-def finished_job(sqlite_registry, queue_job) -> dict:
+def finished_job(sqlite_registry, queue_job) -> dict:  # noqa: F811 (fixtures imported above)
     """A job the stand-in trainer ran to success (real runner, real events, real LoRA files)."""
     from kohya_wrap.registry.jobs import get_job
 
