@@ -119,8 +119,31 @@ def validate(data: dict, provenance: dict, *, check_model: bool) -> list[ConfigI
             issues += _validate_args(name, value, provenance, arg_sections)
     issues += ranges.range_issues(data, provenance)
     if issues:
-        return issues
-    ds = DatasetSection.model_validate(data.get("dataset", {}))
+        # the rules still judge every value that is sound, so one bad value does not hide the others' problems
+        bad = {issue.key for issue in issues}
+        leaves = {key.rsplit(".", 1)[-1] for key in bad}
+        # a rule that names a bad value (or falls back to its default) would judge what the user did not write
+        return issues + [issue for issue in _rules(_without(data, bad, known), source, arg_sections, check_model)
+                         if not any(leaf in f"{issue.key} {issue.problem}" for leaf in leaves)]
+    return _rules(data, source, arg_sections, check_model)
+
+
+def _without(data: dict, bad_keys: set[str], known: list[str]) -> dict:
+    """The config less its bad values (KEY or section.KEY) and its unknown or broken sections."""
+    return {name: {key: value for key, value in values.items() if key not in bad_keys
+                   and f"{name}.{key}" not in bad_keys} for name, values in data.items()
+            if name in known and name not in bad_keys and isinstance(values, dict)}
+
+
+def _rules(data: dict, source, arg_sections: dict[str, str], check_model: bool) -> list[ConfigIssue]:
+    """The rules across values (buckets, caching, arguments, choices, the model) of a config whose values are
+    each sound; none for a config too broken to judge."""
+    from pydantic import ValidationError
+
+    try:
+        ds = DatasetSection.model_validate(data.get("dataset", {}))
+    except ValidationError:
+        return []
     args = {key: value for section in ARG_SECTIONS for key, value in data.get(section, {}).items()}
     found = rules.bucket_rules(ds, source) + rules.caching_rules(ds, args, source) + rules.argument_rules(args, source)
     found += choice_rules(args, source)

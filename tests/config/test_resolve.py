@@ -41,13 +41,29 @@ def test_all_problems_are_reported_together_with_sources_and_suggestions():
         resolve("sdxl-style", ["network.network_dimm=8", "training.max_train_steps=many",
                                "optimizer.lr_scheduler=constant", "dataset.batch_sise=2", "trainng.seed=1"])
     text = caught.value.render()
-    assert text.startswith("Config is not valid, 4 problems:")
+    assert text.startswith("Config is not valid, 5 problems:")
     assert "network.network_dimm: not an argument of sdxl_train_network.py" in text
     assert "did you mean 'network_dim'?" in text
     assert "[from override 'network.network_dimm=8']" in text
     assert "training.max_train_steps: expected an integer, got str 'many'" in text
     assert "dataset.batch_sise: unknown key" in text and "did you mean 'batch_size'?" in text
     assert "trainng: unknown section" in text and "did you mean 'training'?" in text
+    # the rules across values still judge the sound ones: the constant scheduler ignores the preset's warmup
+    assert "optimizer.lr_warmup_steps: the 'constant' scheduler ignores warmup" in text
+
+
+def test_a_bad_value_does_not_hide_the_problems_of_the_others():
+    with pytest.raises(ConfigError) as caught:
+        resolve("sdxl-style", ["dataset.resolution=768,1024", "network.network_dim=abc",
+                               "optimizer.optimizer_type=AdamW8bitt", "optimizer.lr_scheduler=cosine_with_restart",
+                               "dataset.min_bucket_reso=4096"])
+    text = caught.value.render()
+    assert text.startswith("Config is not valid, 4 problems:"), text
+    assert "dataset.resolution: resolution '768,1024' is not a number or a list" in text
+    assert "network.network_dim: expected an integer" in text
+    assert "did you mean 'AdamW8bit'?" in text and "did you mean 'cosine_with_restarts'?" in text
+    # min_bucket_reso is judged against a resolution: the user's is bad, so no verdict on the default
+    assert "min_bucket_reso" not in text
 
 
 def test_rules_run_once_the_keys_are_valid():
