@@ -14,6 +14,14 @@ from kohya_wrap.logs.tail import log_tail
 SCHEMA_VERSION = 1
 
 
+def output_entries(job_dir: Path, events: list[dict]) -> list[dict]:
+    """The run's output files, each inspected (sha256, header, NaN/Inf; memoised per file): summary's outputs."""
+    args = read_args(job_dir)
+    finals = {Path(e["path"]).name for e in events if e.get("type") == "saved" and e.get("final") and e.get("path")}
+    return [_output_entry(path, job_dir, args.get("output_name"), path.name in finals)
+            for path in inputs.output_files(job_dir, events)]
+
+
 def build_summary(job_dir: Path, events: list[dict] | None = None, outcome: dict | None = None, *,
                   tensorboard: Path | None = None, scalars: list[dict] | None = None,
                   extra_sample_dirs: list[Path] = ()) -> dict:
@@ -25,10 +33,7 @@ def build_summary(job_dir: Path, events: list[dict] | None = None, outcome: dict
         scalars, problem = inputs.read_scalars(tensorboard if tensorboard is not None else job_dir / "logs")
     scalars = metrics.global_steps(scalars, events)
     groups = metrics.by_tag(scalars)
-    args = read_args(job_dir)
-    finals = {Path(e["path"]).name for e in events if e.get("type") == "saved" and e.get("final") and e.get("path")}
-    outputs = [_output_entry(path, job_dir, args.get("output_name"), path.name in finals)
-               for path in inputs.output_files(job_dir, events)]
+    outputs = output_entries(job_dir, events)
     steps = _steps(events, groups)
     outcome = checked_outcome(outcome if outcome is not None else decide(events, outputs), outputs)
     rows = timing.step_times(events, groups)

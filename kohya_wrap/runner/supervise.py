@@ -207,7 +207,7 @@ def _restore_signals(previous: dict) -> None:
 
 def _finish(job_dir: Path, supervisor: _Supervisor, step_offset: int, reserve: Reserve) -> Outcome:
     """Decide the outcome once, from the events and the inspected outputs, and write the reports with it."""
-    from kohya_wrap.reports.summary import build_summary
+    from kohya_wrap.reports.summary import output_entries
 
     code = supervisor.proc.returncode
     exit_code, sig = (None, -code) if code is not None and code < 0 else (code, None)
@@ -215,7 +215,7 @@ def _finish(job_dir: Path, supervisor: _Supervisor, step_offset: int, reserve: R
     final = output_dir / f"{output_name}.safetensors"
     events = supervisor.log.events
     # Each output is inspected here once (sha256, header, NaN/Inf); the summary and the registry reuse it.
-    outputs = build_summary(job_dir, events, {"status": "running"}, scalars=[])["outputs"]
+    outputs = output_entries(job_dir, events)
     nonfinite = [Path(o["path"]).name for o in outputs if o.get("exists") and not o.get("good")]
     decided = decide_outcome(events, final_output_exists=final.is_file(), exit_code=exit_code, signal=sig,
                              stop_requested=supervisor.stop.cause if supervisor.stop else None,
