@@ -134,7 +134,7 @@ class Worker:
                 offset, notes = counting(job_dir, jobfolder.read_args(job_dir), point)
                 self.say(f"worker {self.id}: {row['id']} resumes from {point.state_dir} (step {point.step}); "
                          + "; ".join(notes))
-            outcome = run_job(job_dir, on_event=self._feed(recorder, guards), guards=guards, env=env,
+            outcome = run_job(job_dir, on_event=recorder.on_event, guards=guards, env=env,
                               resume_state=point.state_dir if point else None, step_offset=offset)
         except DiskProblem as error:
             return self._fail(recorder, f"{error.cause}: {error.message}"), error.cause
@@ -165,17 +165,6 @@ class Worker:
         # The runner traps SIGINT/SIGTERM while it follows the trainer and stops the trainer itself
         # (so it sent signals); a trainer interrupted from outside (`jobs stop`) shows no sent signals.
         return getattr(outcome, "cause", None) in RUNNER_SIGNAL_CAUSES and bool(getattr(outcome, "stop_signals", None))
-
-    @staticmethod
-    def _feed(recorder: JobRecorder, guards: list):
-        """Events go to the recorder; the `started` event also tells the guards when billing began."""
-        def on_event(event: dict) -> None:
-            if event.get("type") == "started":
-                for guard in guards:
-                    if hasattr(guard, "clock"):
-                        guard.clock.observe(event, event.get("t", 0.0))
-            recorder.on_event(event)
-        return on_event
 
     def _fail(self, recorder: JobRecorder, cause: str) -> str:
         try:
