@@ -122,6 +122,10 @@ RULES: list[tuple[str, re.Pattern, object]] = [(kind, re.compile(pattern), hint)
     ("oom", r"can't allocate memory|Cannot allocate memory|std::bad_alloc|^MemoryError", HINTS["oom_ram"]),
     ("no_data", r"No data found\. Please verify", _no_data),
     ("bad_arg", r"^[\w.-]+: error: |error: unrecognized arguments|the following arguments are required", _bad_arg),
+    ("bad_arg", r"optimizer got an empty parameter list",
+     "The LoRA has no weights to train: network_dim is 0, or network_args / block dims switch every block "
+     "off, or nothing is selected to train (network_train_unet_only with the U-Net excluded). Give it a rank "
+     "(network.network_dim) and blocks to train."),
     ("backend_import", r"^(?:ModuleNotFoundError|ImportError)\b|torchvision::nms does not exist|DLL load failed",
      _import),
     ("backend_import", r"^(?P<python>\S*python[\w.]*): (?:Error while finding module specification for '[\w.]+' "

@@ -37,7 +37,18 @@ EXPECTED = {
                                   "networks/lora.py:438 in create_network", None),
     "image_truncated": ("corrupt_image", ["image file is truncated"], "library/train_util.py:2957 in load_image",
                         "/tmp/h10diag/data_trunc/3_shape/03_blue_circle.png"),
+    # blind probes (tools/blind_probe.py), launched past kohya-wrap's own checks
+    "network_module_missing": ("bad_arg", ["No module named 'networks.lora_nope'", "args.network_module"],
+                               "train_network.py:644 in train", None),
+    "model_truncated": ("bad_model", ["base model", "MetadataIncompleteBuffer"],
+                        "library/sdxl_model_util.py:182 in load_models_from_sdxl_checkpoint", None),
+    "image_not_an_image": ("corrupt_image", ["cannot identify image file"], "library/train_util.py:2950 in load_image",
+                           "/tmp/blind/image_not_an_image/img/2_shp shape/shape3.png"),
+    "optimizer_class_missing": ("bad_arg", ["has no attribute 'AdamWW'"], "library/train_util.py:5134 in get_optimizer",
+                                None),
+    "network_dim_zero": ("bad_arg", ["optimizer got an empty parameter list"], None, None),
 }
+HINT_WORDS = {"network_module_missing": "The setting network_module", "network_dim_zero": "no weights to train"}
 
 
 def logs_of(name: str) -> list:
@@ -68,6 +79,7 @@ def test_replayed_failure_gets_a_specific_kind_and_a_message_naming_the_cause(cl
     assert all(word in errors[0]["message"] for word in words), errors[0]
     assert errors[0]["hint"] and "Read the traceback" not in errors[0]["hint"]
     assert errors[0].get("frame") == frame if frame else True
+    assert HINT_WORDS.get(name, "") in errors[0]["hint"]
     assert errors[0].get("path") == path if path else True
     assert not any("\u3040" <= ch <= "\u30ff" or "\u4e00" <= ch <= "\u9fff" for ch in errors[0]["message"])  # English
 
