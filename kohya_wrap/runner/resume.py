@@ -3,6 +3,7 @@ sample cadence, limits); everything the saved state was trained with stays as it
 
 from __future__ import annotations
 
+import glob
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,12 +74,8 @@ def overwritten(job_dir: Path, restarts: bool) -> list[str]:
         return []  # an output_dir outside the job folder is the user's place: sd-scripts writes there as ever
     files = [output_dir / f"{name}.safetensors"]
     if restarts:
-        files += sorted(output_dir.glob(f"{glob_escape(name)}-step*.safetensors"))
+        files += sorted(output_dir.glob(f"{glob.escape(name)}-step*.safetensors"))
     return [file.resolve().relative_to(job_dir.resolve()).as_posix() for file in files if file.is_file()]
-
-
-def glob_escape(text: str) -> str:
-    return re.sub(r"([*?[])", r"[\1]", text)
 
 
 def counting(job_dir: Path, args: dict, point: ResumePoint) -> tuple[int, list[str]]:

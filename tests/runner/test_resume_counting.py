@@ -116,3 +116,17 @@ def test_jobs_retry_refuses_a_resume_the_checkout_would_count_wrong(prepared_job
     assert "starts its step counter at 0 again" in result.output and "backend patches --apply" in result.output
     assert not (job_dir / "attempts").exists()  # nothing was moved or queued
     assert cli("jobs", "retry", job_dir.name, "--fresh").exit_code == 0  # from step 0 needs no resume
+
+
+def test_what_a_resume_would_write_again_is_listed_by_how_it_counts(prepared_job):
+    from kohya_wrap.runner.resume import overwritten
+
+    job_dir = prepared_job()  # output_name shape_lora
+    output = job_dir / "output"
+    output.mkdir(exist_ok=True)
+    for name in ("shape_lora.safetensors", "shape_lora-step00000002.safetensors", "shape_lora-000001.safetensors",
+                 "shape_lora_v2-step00000002.safetensors"):
+        (output / name).write_bytes(b"x")
+    final, step = "output/shape_lora.safetensors", "output/shape_lora-step00000002.safetensors"
+    assert overwritten(job_dir, restarts=False) == [final]  # the count goes on: only the final name repeats
+    assert overwritten(job_dir, restarts=True) == [final, step]  # epoch names go on either way
