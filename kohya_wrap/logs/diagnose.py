@@ -140,7 +140,6 @@ RULES: list[tuple[str, re.Pattern, object]] = [(kind, re.compile(pattern), hint)
     ("missing_file", r"Can't load tokenizer for|couldn't connect to 'https://huggingface\.co'",
      "Files are not on disk and the Hugging Face hub is offline. For the CLIP tokenizers, "
      "`kohya-wrap backend tokenizers` fills the offline cache that runs pass as tokenizer_cache_dir."),
-    ("missing_file", r"No prompt file / [^:]*: (.+)", _path_hint("The sample prompt file")),
     ("missing_file", r"^FileNotFoundError: .*?'(.+?)'|file not found / [^:]*: (.+)|^(\S+) not found\.$",
      _path_hint("The file")),
     ("bad_dataset_config", r"^voluptuous\.|MultipleInvalid|Invalid user config|Error on parsing (?:TOML|JSON) "

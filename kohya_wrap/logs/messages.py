@@ -35,7 +35,8 @@ PATTERNS = [
     r"(?P<ignored>ignore directory without repeats / [^:\n]*: (?P<ign_dir>[^\n]+))",
     r"(?P<known_warn>" + "|".join(WARNING_KINDS) + ")",
     r"(?P<pywarn>\S+:\d+: (?P<pw_cat>\w*Warning): [^\n]*)",
-    r"(?P<err_now>No data found\. Please verify|No prompt file / |[\w.-]+\.py: error: |\S+ not found\.$|"
+    r"(?P<no_prompts>No prompt file / [^:\n]*: (?P<np_path>[^\n]+))",
+    r"(?P<err_now>No data found\. Please verify|[\w.-]+\.py: error: |\S+ not found\.$|"
     r"\S*python[\w.]*: (?:Error while finding module specification|No module named|can't open file))",
     r"(?P<err_later>Invalid user config|Error on parsing (?:TOML|JSON) config file|model is not found as a file)",
     r"(?P<usage>usage: )",
@@ -139,6 +140,11 @@ class MessageRules:
 
     def _on_known_warn(self, m, text, source):
         self._emit("warning", kind=WARNING_KINDS[m["known_warn"]], message=text.split("\n", 1)[0], source=source)
+
+    def _on_no_prompts(self, m, text, source):
+        # sd-scripts logs this and trains on without samples: the run is not failing
+        self._emit("warning", kind="samples_skipped", source=source,
+                   message=f"no sample images: the prompt file {m['np_path'].strip()} does not exist (training goes on)")
 
     def _on_pywarn(self, m, text, source):
         self._emit("warning", kind="python_warning", message=text, source=source)
