@@ -187,11 +187,8 @@ def upstream_text(root: Path, name: str, patches: list[Patch] | None = None) -> 
 
 def explains_change(root: Path, name: str, original: bytes, patches: list[Patch] | None = None) -> bool:
     """True if the file differs from `original` only by our applied patches."""
-    targeting = [patch for patch in (load_patches() if patches is None else patches) if patch.file == name]
-    text = _read(Path(root), name)
-    if not targeting or text is None:
+    patches = load_patches() if patches is None else patches
+    if not any(patch.file == name for patch in patches):
         return False
-    for patch in targeting:
-        for hunk in patch.hunks:
-            text = text.replace(hunk.replace, hunk.anchor, 1)
-    return text.encode("utf-8") == original
+    text = upstream_text(root, name, patches)
+    return text is not None and text.encode("utf-8") == original

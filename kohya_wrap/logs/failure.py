@@ -68,6 +68,7 @@ def _one(error: RaisedError, root: str | None, ctx: Context) -> Diagnosis:
              "logged": logged, "path": paths[-1] if paths else None, "site": site, "where": where,
              "frame": f"{where}:{inner.line} in {inner.function}" if inner else None,
              "scope": _scope(error, frames, root), "step": ctx.sampling_step, "code": inner.code if inner else None}
+    facts["option"] = _imported_option(facts["code"])
     kind, hint = _kind(error, facts, ctx)
     return Diagnosis(kind, _message(kind, facts), hint, error.type, facts["frame"], facts["path"])
 
@@ -81,11 +82,10 @@ def _kind(error: RaisedError, facts: dict, ctx: Context) -> tuple[str, str]:
         return "sampling_failed", _hint("sampling_failed", facts)
     if IMAGE_BROKEN.search(text) or facts["scope"] == "corrupt_image":
         return "corrupt_image", _hint("corrupt_image", facts)
-    option = _imported_option(facts)
-    if ruled is not None and ruled.kind == "backend_import" and option:
-        return "bad_arg", (f"The setting {option} names a module sd-scripts cannot import ({facts['english']}): "
-                           f"a typo, or a module that is not in this checkout; e.g. network_module = "
-                           "\"networks.lora\".")
+    if ruled is not None and ruled.kind == "backend_import" and facts["option"]:
+        return "bad_arg", (f"The setting {facts['option']} names a module sd-scripts cannot import "
+                           f"({facts['english']}): a typo, or a module that is not in this checkout; e.g. "
+                           "network_module = \"networks.lora\".")
     if ruled is not None:
         return ruled.kind, ruled.hint
     for kind, pattern in OTHER_KINDS:
@@ -97,10 +97,10 @@ def _kind(error: RaisedError, facts: dict, ctx: Context) -> tuple[str, str]:
     return (kind, _hint(kind, facts)) if kind else (GENERIC, _hint(GENERIC, facts))
 
 
-def _imported_option(facts: dict) -> str | None:
-    """The option whose value sd-scripts imported by name (importlib.import_module(args.network_module)) where a
-    module was missing: then the setting is wrong, not the installation."""
-    match = re.search(r"import_module\(\s*args\.(\w+)", facts["code"] or "")
+def _imported_option(code: str | None) -> str | None:
+    """The option whose value the failing line imports by name (importlib.import_module(args.network_module)):
+    a module missing there means the setting is wrong, not the installation."""
+    match = re.search(r"import_module\(\s*args\.(\w+)", code or "")
     return match.group(1) if match else None
 
 
@@ -157,7 +157,7 @@ def _message(kind: str, facts: dict) -> str:
     if kind == "missing_file" and facts["scope"] == "missing_file":
         lead = "a CLIP tokenizer could not be loaded: "
     text = lead + text
-    if (kind in ("trainer_error", "bad_network_args", "bad_model") or _imported_option(facts)) and facts["code"]:
+    if (kind in ("trainer_error", "bad_network_args", "bad_model") or facts["option"]) and facts["code"]:
         text += f" at `{facts['code'][:120]}`"  # the failing line often names the setting (conv_dim = int(conv_dim))
     if path and path not in text:
         text += f" [{path}]"

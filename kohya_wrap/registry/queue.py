@@ -82,6 +82,14 @@ def folder_problem(job_dir: Path, error: BaseException) -> tuple[str, str]:
     return "damaged_job", f"its job folder cannot be written ({getattr(error, 'strerror', None) or error}: {job_dir})"
 
 
+def free_attempt(job_dir: Path, attempt: int = 1) -> int:
+    """The first attempts/<n> number from ATTEMPT on (at least 1) that no earlier attempt used."""
+    number = max(attempt, 1)
+    while (Path(job_dir) / "attempts" / str(number)).exists():
+        number += 1
+    return number
+
+
 def archive_attempt(job_dir: Path, attempt: int, names: list[str] | None = None) -> Path | None:
     """Move the last attempt's files (by default all of them, its LoRAs and states in output/ too; else the
     NAMES given, relative to the job folder) to attempts/<n>/, a number no earlier attempt used, and re-key
@@ -89,9 +97,7 @@ def archive_attempt(job_dir: Path, attempt: int, names: list[str] | None = None)
     present = [name for name in (ATTEMPT_FILES if names is None else names) if (job_dir / name).exists()]
     if not present:
         return None
-    number = max(attempt, 1)
-    while (job_dir / "attempts" / str(number)).exists():
-        number += 1
+    number = free_attempt(job_dir, attempt)
     target = job_dir / "attempts" / str(number)
     target.mkdir(parents=True)
     for name in present:

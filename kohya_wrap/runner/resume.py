@@ -58,7 +58,9 @@ def resume_plan(ref: str, runs_dir: Path | None = None, overrides=()) -> ResumeP
     plan.notes += notes
     plan.keep = overwritten(job_dir, restarts=plan.step_offset > 0)
     if plan.keep:
-        plan.attempt = next(n for n in range(1, 10**6) if not (job_dir / "attempts" / str(n)).exists())
+        from kohya_wrap.registry.queue import free_attempt
+
+        plan.attempt = free_attempt(job_dir)
         plan.notes.append(f"{', '.join(Path(name).name for name in plan.keep)} will be written again: moved to "
                           f"attempts/{plan.attempt}/output/ before launch, keeping its model version")
     return plan
