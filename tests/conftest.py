@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -65,3 +66,14 @@ def sd_scripts_root() -> Path:
     if not root:
         pytest.skip("KOHYA_WRAP_SD_SCRIPTS is not set")
     return Path(root)
+
+
+def wait_for(predicate, timeout_s: float, what: str):
+    """The first true value PREDICATE returns within TIMEOUT_S (polled every 0.1 s); fails the test naming WHAT."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")

@@ -75,10 +75,8 @@ def state_of(folder: Path) -> dict:
 
 
 @pytest.fixture
-def reg(sqlite_url):
-    registry = open_registry(sqlite_url)
-    yield registry
-    registry.close()
+def reg(sqlite_registry):
+    return sqlite_registry
 
 
 @pytest.fixture

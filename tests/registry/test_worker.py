@@ -20,6 +20,7 @@ from kohya_wrap.registry.jobs import get_job, list_jobs
 from kohya_wrap.registry.models import list_versions
 from kohya_wrap.registry.queue import enqueue
 from kohya_wrap.registry.rebuild import rebuild
+from tests.conftest import wait_for
 from tests.registry.conftest import run_worker, snapshot, worker_env
 
 
@@ -30,16 +31,6 @@ def _started(job_dir: Path) -> list[dict]:
 def _spawn_worker(*args: str, **env: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "kohya_wrap", "worker", "--poll", "0.2", *args],
                             env=worker_env(**env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-
-
-def _wait_for(predicate, timeout_s: float, what: str):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _running_with_steps(registry):
@@ -118,7 +109,7 @@ def test_sigterm_puts_the_job_back_or_stops_it(sqlite_registry, standin, on_term
     enqueue(registry, job)
     worker = _spawn_worker("--on-term", on_term, STANDIN_SECONDS="2", STANDIN_HOLD_AT_STEP="2")
     try:
-        running = _wait_for(lambda: _running_with_steps(registry), 60, "the job to run")
+        running = wait_for(lambda: _running_with_steps(registry), 60, "the job to run")
         worker.send_signal(signal.SIGTERM)
         output = worker.communicate(timeout=60)[0].decode()
         assert worker.returncode == 0, output
@@ -143,7 +134,7 @@ def test_sigkill_of_the_worker_leaves_a_row_that_jobs_ls_reports_lost(registry, 
     worker = _spawn_worker(STANDIN_SECONDS="2", STANDIN_HOLD_AT_STEP="2")  # busy at step 2 until stopped
     running = None
     try:
-        running = _wait_for(lambda: _running_with_steps(registry), 60, "the job to run")
+        running = wait_for(lambda: _running_with_steps(registry), 60, "the job to run")
         worker.kill()
         worker.wait(timeout=10)
         listed = json.loads(cli("jobs", "ls", "--json").output)
@@ -201,7 +192,7 @@ def test_jobs_stop_cancels_a_running_job_and_the_worker_goes_on(sqlite_registry,
         run_worker(registry, job_env={"first": {"STANDIN_SECONDS": "8"}})))
     thread.start()
     try:
-        running = _wait_for(lambda: _running_with_steps(registry), 60, "the first job to run")
+        running = wait_for(lambda: _running_with_steps(registry), 60, "the first job to run")
         assert running["id"] == first.name
         stopped = cli("jobs", "stop", first.name, "--grace", "5", "--json")
         assert json.loads(stopped.output)["status"] == "cancelled"

@@ -4,7 +4,6 @@ the stand-in trainer really ran."""
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
 
 import pytest
@@ -75,16 +74,6 @@ def finished_job(sqlite_registry, queue_job) -> dict:  # noqa: F811 (fixtures im
     row = queue_job("shape")
     run_worker(sqlite_registry)
     return get_job(sqlite_registry, row["id"])
-
-
-def wait_for(predicate, timeout_s: float, what: str):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def sse_messages(lines) -> list[dict]:

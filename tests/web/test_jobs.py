@@ -15,7 +15,8 @@ from kohya_wrap.job.meta import update_meta
 from kohya_wrap.registry.jobs import get_job, update_job
 from kohya_wrap.registry.queue import enqueue
 from tests.registry.conftest import bare_job
-from tests.web.conftest import job_dir, make_client, csrf_of, wait_for
+from tests.conftest import wait_for
+from tests.web.conftest import job_dir, make_client, csrf_of
 
 
 def _bare_jobs(registry, runs, count: int, status_every: int = 3) -> None:
